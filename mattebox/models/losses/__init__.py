@@ -1,0 +1,6 @@
+"""Losses."""
+from .pixelwise import (CharbonnierCompLoss, CharbonnierLoss, L1Loss, MSELoss, charbonnier,
+                        masked_reduce)
+
+__all__ = ['L1Loss', 'MSELoss', 'CharbonnierLoss', 'CharbonnierCompLoss', 'charbonnier',
+           'masked_reduce']

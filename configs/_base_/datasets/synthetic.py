@@ -1,0 +1,53 @@
+# The built-in synthetic matting data (Composition-1k layout), made by
+#   python tools/dataset_converters/make_synthetic.py data/synthetic
+dataset_type = 'AdobeComp1kDataset'
+data_root = 'data/synthetic'
+crop_size = 64
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', key='alpha', color_type='grayscale'),
+    dict(type='LoadImageFromFile', key='fg'),
+    dict(type='LoadImageFromFile', key='bg'),
+    dict(type='LoadImageFromFile', key='merged'),
+    dict(type='CropAroundUnknown', keys=['alpha', 'merged', 'fg', 'bg'],
+         crop_sizes=[crop_size, int(crop_size * 1.5), crop_size * 2]),
+    dict(type='Flip', keys=['alpha', 'merged', 'fg', 'bg']),
+    dict(type='Resize', keys=['alpha', 'merged', 'fg', 'bg'], scale=(crop_size, crop_size),
+         keep_ratio=False),
+    dict(type='GenerateTrimap', kernel_size=(1, 10)),
+    dict(type='PackMattingInputs'),
+]
+
+test_pipeline = [
+    dict(type='LoadImageFromFile', key='alpha', color_type='grayscale',
+         save_original_img=True),
+    dict(type='LoadImageFromFile', key='trimap', color_type='grayscale',
+         save_original_img=True),
+    dict(type='LoadImageFromFile', key='merged'),
+    dict(type='PackMattingInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, ann_file='training_list.json',
+                 test_mode=False, pipeline=train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, ann_file='test_list.json',
+                 test_mode=True, pipeline=test_pipeline),
+)
+test_dataloader = val_dataloader
+
+val_evaluator = [
+    dict(type='SAD'),
+    dict(type='MSE'),
+    dict(type='GradientError'),
+    dict(type='ConnectivityError'),
+]
+test_evaluator = val_evaluator

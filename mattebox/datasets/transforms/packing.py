@@ -1,0 +1,66 @@
+"""Packing a pipeline's results into model inputs and a data sample."""
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+
+from mattebox.registry import TRANSFORMS
+from mattebox.structures import MattingDataSample
+
+from ._utils import require_keys
+
+
+def image_to_tensor(img: np.ndarray) -> torch.Tensor:
+    """H x W (x C) array -> float32 C x H x W tensor, values unchanged."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = img[..., None]
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()
+
+
+@TRANSFORMS.register_module()
+class PackMattingInputs(BaseTransform):
+    """Pack the results into ``{'inputs': Tensor, 'data_samples': MattingDataSample}``.
+
+    Keys read: ``merged`` (required; H x W x 3 uint8 BGR), and where present
+    ``alpha``, ``fg``, ``bg``, ``trimap``, ``ori_alpha``, ``ori_trimap``, ``prompt``,
+    the ``*_path`` keys and ``meta_keys``.
+    Keys written: ``inputs`` (float32 3 x H x W, BGR, 0-255) and ``data_samples``
+    with ``gt_alpha`` (1 x H x W), ``gt_fg``, ``gt_bg``, ``gt_merged`` (3 x H x W),
+    ``trimap`` (1 x H x W) as float32 on the 0-255 scale, ``ori_alpha`` and
+    ``ori_trimap`` as uint8 H x W tensors, and metainfo (``ori_shape``,
+    ``img_shape``, paths, ``meta_keys``).
+
+    Args:
+        meta_keys: extra result keys to copy into the sample's metainfo.
+    """
+
+    GT_KEYS = {'alpha': 'gt_alpha', 'fg': 'gt_fg', 'bg': 'gt_bg', 'merged': 'gt_merged',
+               'trimap': 'trimap'}
+    ORI_KEYS = ('ori_alpha', 'ori_trimap')
+
+    def __init__(self, meta_keys: Sequence[str] = ('sample_idx', 'crop_bbox', 'flip')) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        require_keys(self, results, ['merged'])
+        merged = results['merged']
+        sample = MattingDataSample()
+        for key, field in self.GT_KEYS.items():
+            if key in results:
+                sample.set_data({field: image_to_tensor(results[key])})
+        for key in self.ORI_KEYS:
+            if key in results:
+                sample.set_data({key: torch.from_numpy(np.ascontiguousarray(results[key]))})
+        if 'prompt' in results:
+            sample.set_data({'prompt': results['prompt']})
+        meta = {k: v for k, v in results.items() if k.endswith('_path')}
+        meta['ori_shape'] = tuple(results.get('ori_shape', merged.shape[:2]))
+        meta['img_shape'] = tuple(merged.shape[:2])
+        meta.update({k: results[k] for k in self.meta_keys if k in results})
+        sample.set_metainfo(meta)
+        return {'inputs': image_to_tensor(merged), 'data_samples': sample}
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(meta_keys={self.meta_keys})'

@@ -1,0 +1,43 @@
+"""Distributed start-up that also works on CPU-only machines (gloo)."""
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def setup_distributed(cfg: Config, launcher: str) -> None:
+    """Prepare ``cfg`` for ``launcher`` (``'none'``, ``'pytorch'``, ``'slurm'``, ``'mpi'``).
+
+    With a GPU, mmengine initialises NCCL itself. Without one, mmengine's launcher
+    would call ``torch.cuda.set_device`` and wrap the model with ``device_ids``; so we
+    initialise ``torch.distributed`` with gloo here (mmengine then skips its own init)
+    and make DDP wrap a CPU model.
+    """
+    cfg.launcher = launcher
+    if launcher == 'none':
+        return
+    if torch.cuda.is_available():
+        if dist.is_available() and not dist.is_nccl_available():
+            cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        return
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if launcher == 'slurm':
+        _slurm_env_to_torch()
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                 broadcast_buffers=False, find_unused_parameters=False)
+
+
+def _slurm_env_to_torch() -> None:
+    """Translate SLURM's variables into the env:// ones torch.distributed reads."""
+    import subprocess
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        host = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1')
+        os.environ['MASTER_ADDR'] = host
+    os.environ.setdefault('MASTER_PORT', '29500')

@@ -1,0 +1,45 @@
+"""Install mattebox: ``pip install -e .`` (extras: tests, diffusion, all)."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def read_requirements(name: str) -> list:
+    with open(osp.join(HERE, 'requirements', name), encoding='utf-8') as f:
+        return [line.split('#')[0].strip() for line in f
+                if line.split('#')[0].strip() and not line.startswith('-')]
+
+
+def read_version() -> str:
+    scope: dict = {}
+    with open(osp.join(HERE, 'mattebox', 'version.py'), encoding='utf-8') as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+extras = {
+    'tests': read_requirements('tests.txt'),
+    'diffusion': read_requirements('diffusion.txt'),
+}
+extras['all'] = sorted({r for reqs in extras.values() for r in reqs})
+
+setup(
+    name='mattebox',
+    version=read_version(),
+    description='An image-matting toolbox in the OpenMMLab style: DIM, DiffusionMat, '
+                'SDMatte and text-grounded diffusion matting under one roof.',
+    long_description=open(osp.join(HERE, 'README.md'), encoding='utf-8').read()
+    if osp.exists(osp.join(HERE, 'README.md')) else '',
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.9',
+    packages=find_packages(include=['mattebox', 'mattebox.*']),
+    install_requires=read_requirements('runtime.txt'),
+    extras_require=extras,
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Image Processing',
+    ],
+)

@@ -1,0 +1,131 @@
+import pytest
+import torch
+from mmengine.config import Config
+
+from mattebox.registry import MODELS
+from mattebox.structures import MattingDataSample
+from tests.conftest import ROOT
+
+
+def build_dim(refiner=False, base=4, **train_cfg):
+    cfg = dict(
+        type='DIM',
+        data_preprocessor=dict(type='MattorPreprocessor'),
+        backbone=dict(type='SimpleEncoderDecoder',
+                      encoder=dict(type='VGG16', in_channels=4, base_channels=base),
+                      decoder=dict(type='PlainDecoder', base_channels=base)),
+        loss_alpha=dict(type='CharbonnierLoss', loss_weight=0.5),
+        loss_comp=dict(type='CharbonnierCompLoss', loss_weight=0.5),
+        test_cfg=dict(resize_method='pad', resize_mode='reflect', size_divisor=32))
+    if refiner:
+        cfg.update(refiner=dict(type='PlainRefiner', conv_channels=8),
+                   loss_refine=dict(type='CharbonnierLoss'))
+    if train_cfg:
+        cfg['train_cfg'] = train_cfg
+    return MODELS.build(cfg)
+
+
+def make_sample(h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    trimap = torch.full((1, h, w), 128.0)
+    trimap[:, : h // 3] = 0
+    trimap[:, -h // 3:] = 255
+    sample = MattingDataSample(
+        trimap=trimap, ori_trimap=trimap[0].to(torch.uint8),
+        gt_alpha=torch.rand(1, h, w, generator=g) * 255,
+        gt_fg=torch.rand(3, h, w, generator=g) * 255,
+        gt_bg=torch.rand(3, h, w, generator=g) * 255,
+        gt_merged=torch.rand(3, h, w, generator=g) * 255)
+    sample.set_metainfo(dict(ori_shape=(h, w), img_shape=(h, w)))
+    return {'inputs': torch.rand(3, h, w, generator=g) * 255, 'data_samples': sample}
+
+
+def test_published_parameter_counts():
+    counts = {}
+    for name in ('dim_stage1-v16_1xb1-1000k_comp1k', 'dim_stage3-v16-pln_1xb1-1000k_comp1k'):
+        cfg = Config.fromfile(f'{ROOT}/configs/dim/{name}.py')
+        model = MODELS.build(cfg.model)
+        counts[name] = sum(p.numel() for p in model.parameters())
+    assert counts['dim_stage1-v16_1xb1-1000k_comp1k'] == 26_200_001
+    assert counts['dim_stage3-v16-pln_1xb1-1000k_comp1k'] == 26_276_802
+
+
+def test_predict_odd_size_pads_and_restores():
+    model = build_dim().eval()
+    data = model.data_preprocessor({'inputs': [make_sample(50, 70)['inputs']],
+                                    'data_samples': [make_sample(50, 70)['data_samples']]})
+    with torch.no_grad():
+        raw, _ = model(model.resize_inputs(data['inputs']), mode='tensor')
+        out = model(data['inputs'], data['data_samples'], mode='predict')
+    pred = out[0].pred_alpha
+    assert pred.shape == (50, 70) and pred.dtype == torch.uint8
+    # the padded forward, cropped back, equals the prediction in the unknown band
+    expected = (raw[0, 0, :50, :70].clamp(0, 1) * 255).round().to(torch.uint8)
+    trimap = data['data_samples'][0].ori_trimap
+    assert torch.equal(pred[trimap == 128], expected[trimap == 128])
+    assert (pred[trimap == 0] == 0).all() and (pred[trimap == 255] == 255).all()
+
+
+def test_predict_interp_restores_original_size():
+    model = build_dim().eval()
+    model.test_cfg.resize_method, model.test_cfg.resize_mode = 'interp', 'bilinear'
+    s = make_sample(50, 70)
+    data = model.data_preprocessor({'inputs': [s['inputs']], 'data_samples': [s['data_samples']]})
+    assert model.resize_inputs(data['inputs']).shape[-2:] == (32, 64)
+    with torch.no_grad():
+        out = model(data['inputs'], data['data_samples'], mode='predict')
+    assert out[0].pred_alpha.shape == (50, 70)
+
+
+def test_tensor_mode_returns_alpha_and_refine():
+    x = torch.randn(2, 4, 64, 96)
+    alpha, refine = build_dim()(x, mode='tensor')
+    assert alpha.shape == (2, 1, 64, 96) and refine is None
+    assert 0 <= alpha.min() and alpha.max() <= 1
+    alpha, refine = build_dim(refiner=True)(x, mode='tensor')
+    assert refine.shape == (2, 1, 64, 96) and not torch.equal(alpha, refine)
+
+
+def test_loss_mode_and_stages():
+    batch = [make_sample(64, 64, seed=i) for i in range(2)]
+
+    def losses(model):
+        data = model.data_preprocessor({'inputs': [b['inputs'] for b in batch],
+                                        'data_samples': [b['data_samples'].clone()
+                                                         for b in batch]}, True)
+        return model(data['inputs'], data['data_samples'], mode='loss')
+
+    assert set(losses(build_dim())) == {'loss_alpha', 'loss_comp'}
+    stage2 = build_dim(refiner=True, train_backbone=False, train_refiner=True)
+    assert set(losses(stage2)) == {'loss_refine'}
+    assert all(not p.requires_grad for p in stage2.backbone.parameters())
+    stage2.train()
+    assert not stage2.backbone.training and stage2.refiner.training
+    stage3 = build_dim(refiner=True, train_backbone=True, train_refiner=True)
+    assert set(losses(stage3)) == {'loss_alpha', 'loss_comp', 'loss_refine'}
+
+
+def test_loss_ignores_known_region():
+    model = build_dim()
+    s = make_sample(64, 64)
+    data = model.data_preprocessor({'inputs': [s['inputs']], 'data_samples': [s['data_samples']]},
+                                   True)
+    ds = data['data_samples'][0]
+    before = model(data['inputs'], data['data_samples'], mode='loss')
+    trimap = ds.trimap[0]
+    # changing ground truth where the trimap is known must not change the losses
+    ds.gt_alpha[0][trimap != 128] = 1.0
+    ds.gt_merged[:, trimap != 128] = 1.0
+    after = model(data['inputs'], data['data_samples'], mode='loss')
+    for k in before:
+        assert torch.allclose(before[k], after[k]), k
+    ds.gt_alpha[0][trimap == 128] = 1.0
+    changed = model(data['inputs'], data['data_samples'], mode='loss')
+    assert not torch.allclose(before['loss_alpha'], changed['loss_alpha'])
+
+
+def test_dim_config_errors():
+    with pytest.raises(ValueError, match='need a refiner'):
+        build_dim(train_refiner=True)
+    with pytest.raises(ValueError, match='forward mode'):
+        build_dim()(torch.zeros(1, 4, 32, 32), mode='bogus')
