@@ -1,0 +1,39 @@
+# mattebox: `make demo` (install, make synthetic data, train a tiny DIM, test it) and
+# `make test` (install, run the test suite). Both work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch 2.13.0 is what mattebox is tested with; override on GPU
+# machines, e.g. `make install TORCH_SPEC="torch==2.13.0 --index-url ..."`.
+TORCH_SPEC ?= torch==2.13.0
+DEMO_DATA ?= data/synthetic
+DEMO_DIR ?= work_dirs/demo
+
+.PHONY: install demo test clean-demo
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py requirements/runtime.txt requirements/tests.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[tests]"
+	@touch $@
+
+$(DEMO_DATA)/test_list.json: | install
+	$(PY) tools/dataset_converters/make_synthetic.py $(DEMO_DATA) \
+		--num-train 200 --num-test 20 --size 128 128 --seed 0
+
+demo: install $(DEMO_DATA)/test_list.json
+	$(PY) tools/train.py configs/dim/dim_tiny_synthetic.py --work-dir $(DEMO_DIR) \
+		--cfg-options train_dataloader.dataset.data_root=$(DEMO_DATA) \
+		test_dataloader.dataset.data_root=$(DEMO_DATA) val_dataloader.dataset.data_root=$(DEMO_DATA)
+	$(PY) tools/test.py configs/dim/dim_tiny_synthetic.py $(DEMO_DIR)/iter_1500.pth \
+		--out $(DEMO_DIR)/metrics.json --save-pred $(DEMO_DIR)/pred \
+		--cfg-options test_dataloader.dataset.data_root=$(DEMO_DATA)
+
+test: install
+	$(PY) -m pytest tests -q
+
+clean-demo:
+	rm -rf $(DEMO_DIR)
