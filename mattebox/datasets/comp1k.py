@@ -34,6 +34,8 @@ class AdobeComp1kDataset(BaseDataset):
     METAINFO = dict(dataset_type='matting', task_name='matting')
 
     def __init__(self, ann_file: str, data_root: str = '', **kwargs) -> None:
+        # metainfo precedence: constructor argument > annotation file > class default
+        self._user_metainfo = dict(kwargs.get('metainfo') or {})
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -51,6 +53,7 @@ class AdobeComp1kDataset(BaseDataset):
                 raise ValueError(f'annotation file {self.ann_file}: a dict annotation needs '
                                  f'a "data_list" key, found keys {sorted(raw)}')
             self._metainfo.update(raw.get('metainfo', {}))
+            self._metainfo.update(self._user_metainfo)
             entries = raw['data_list']
         elif isinstance(raw, list):
             entries = raw
@@ -66,6 +69,11 @@ class AdobeComp1kDataset(BaseDataset):
             info = dict(entry)
             for key in PATH_KEYS:
                 if key in info:
+                    if not isinstance(info[key], str):
+                        raise ValueError(f'annotation file {self.ann_file}, sample {i}: {key} '
+                                         f'must be a string, got {info[key]!r}')
                     info[key] = osp.join(self.data_root, info[key])
             data_list.append(info)
+        if not data_list:
+            raise ValueError(f'annotation file {self.ann_file} lists no samples')
         return data_list

@@ -56,7 +56,8 @@ class CropAroundUnknown(BaseTransform):
         keys: images to crop together.
         crop_sizes: candidate square crop sizes, e.g. ``[320, 480, 640]``.
         unknown_source: ``'alpha'`` or ``'trimap'``.
-        interpolations: interpolation per key (or one for all) for the upscaling.
+        interpolations: interpolation per key (or one for all) for the upscaling; give
+            ``'nearest'`` for a trimap key so that it keeps only 0 / 128 / 255.
     """
 
     def __init__(self, keys: Sequence[str], crop_sizes: Sequence[int],
@@ -67,9 +68,11 @@ class CropAroundUnknown(BaseTransform):
                              f'{unknown_source!r}')
         if unknown_source not in keys:
             raise ValueError(f'unknown_source {unknown_source!r} must be one of keys {keys}')
-        crop_sizes = [int(crop_sizes)] if np.isscalar(crop_sizes) else list(crop_sizes)
-        if not crop_sizes or any(s <= 0 for s in crop_sizes):
+        crop_sizes = [crop_sizes] if np.isscalar(crop_sizes) else list(crop_sizes)
+        if not crop_sizes or any(not isinstance(s, (int, np.integer)) or isinstance(s, bool)
+                                 or s <= 0 for s in crop_sizes):
             raise ValueError(f'crop_sizes must be positive integers, got {crop_sizes}')
+        crop_sizes = [int(s) for s in crop_sizes]
         self.keys = list(keys)
         self.crop_sizes = crop_sizes
         self.unknown_source = unknown_source

@@ -14,7 +14,17 @@ TRIMAP_VALUES = (0, 128, 255)
 
 def _range(value: Union[int, Tuple[int, int]], name: str) -> Tuple[int, int]:
     """Normalise an int or a [min, max) pair into a validated pair."""
-    lo, hi = (value, value + 1) if isinstance(value, int) else tuple(value)
+    def is_int(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if is_int(value):
+        lo, hi = int(value), int(value) + 1
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(is_int(v) for v in value)):
+        lo, hi = int(value[0]), int(value[1])
+    else:
+        raise ValueError(f'{name} must be a positive int or a (min, max) pair of ints, '
+                         f'got {value!r}')
     if not (1 <= lo < hi):
         raise ValueError(f'{name} must be a positive int or a (min, max) pair with '
                          f'1 <= min < max (max excluded), got {value!r}')
