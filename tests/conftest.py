@@ -15,6 +15,15 @@ def _registered():
     register_all_modules()
 
 
+@pytest.fixture(autouse=True)
+def _mattebox_scope():
+    """Each test builds under the mattebox scope, whatever an earlier test's Runner left
+    as mmengine's current default scope."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mattebox'):
+        yield
+
+
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory) -> str:
     """A small synthetic dataset in the Composition-1k layout (64 x 64)."""

@@ -90,8 +90,12 @@ def main(argv=None) -> dict:
     setup_distributed(cfg, args.launcher)
     from mmengine.dist import is_main_process
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    try:
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+    except (CorruptCheckpointError, UnsafeCheckpointError) as e:
+        raise SystemExit(f'error: {e}')
     if is_main_process():
         print(format_table(metrics), flush=True)
         if args.out:

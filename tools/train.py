@@ -65,8 +65,12 @@ def main(argv=None) -> None:
     from mattebox.engine.launch import setup_distributed
     setup_distributed(cfg, args.launcher)
     from mmengine.runner import Runner
+    from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except (CorruptCheckpointError, UnsafeCheckpointError) as e:
+        raise SystemExit(f'error: {e}')
 
 
 if __name__ == '__main__':

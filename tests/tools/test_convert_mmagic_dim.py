@@ -37,7 +37,7 @@ def test_converted_checkpoint_loads_strictly(tmp_path, with_refiner):
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     out = torch.load(dst, weights_only=True)
-    model = reference_model(with_refiner, base=4)
+    model = reference_model(with_refiner, base_channels=4)
     result = model.load_state_dict(out['state_dict'], strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert torch.equal(model.backbone.decoder.deconv1.weight,

@@ -38,15 +38,21 @@ def convert_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.
 
 def reference_model(with_refiner: bool, base_channels: int = 64):
     """mattebox's DIM in the layout of the published configs (random init)."""
+    from mmengine.registry import DefaultScope
+
+    from mattebox import register_all_modules
     from mattebox.models import DIM
-    return DIM(
-        backbone=dict(type='SimpleEncoderDecoder',
-                      encoder=dict(type='VGG16', in_channels=4, base_channels=base_channels),
-                      decoder=dict(type='PlainDecoder', base_channels=base_channels)),
-        refiner=dict(type='PlainRefiner') if with_refiner else None,
-        loss_alpha=dict(type='CharbonnierLoss'),
-        loss_refine=dict(type='CharbonnierLoss') if with_refiner else None,
-        data_preprocessor=dict(type='MattorPreprocessor'))
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mattebox'):
+        return DIM(
+            backbone=dict(type='SimpleEncoderDecoder',
+                          encoder=dict(type='VGG16', in_channels=4,
+                                       base_channels=base_channels),
+                          decoder=dict(type='PlainDecoder', base_channels=base_channels)),
+            refiner=dict(type='PlainRefiner') if with_refiner else None,
+            loss_alpha=dict(type='CharbonnierLoss'),
+            loss_refine=dict(type='CharbonnierLoss') if with_refiner else None,
+            data_preprocessor=dict(type='MattorPreprocessor'))
 
 
 def check_against_model(state: Dict[str, torch.Tensor]) -> None:
