@@ -1,8 +1,18 @@
-"""Data transforms: loading, geometry, trimaps, packing."""
-from .geometry import CropAroundUnknown, Flip, Resize
+"""Data transforms: loading, composition, geometry, trimaps, masks, packing."""
+from .composite import (CompositeFg, MergeFgAndBg, PerturbBg, RandomGray, RandomJitter,
+                        RandomLoadResizeBg)
+from .geometry import (CropAroundCenter, CropAroundFg, CropAroundUnknown, Flip, RandomAffine,
+                       Resize)
 from .loading import LoadImageFromFile, read_image
+from .masks import GenerateSeg, GenerateSoftSeg
 from .packing import PackMattingInputs
-from .trimap import GenerateTrimap
+from .trimap import FormatTrimap, GenerateTrimap, GenerateTrimapWithDistTransform
 
 __all__ = ['LoadImageFromFile', 'read_image', 'CropAroundUnknown', 'Flip', 'Resize',
-           'GenerateTrimap', 'PackMattingInputs']
+           'GenerateTrimap', 'PackMattingInputs',
+           'MergeFgAndBg', 'CompositeFg', 'RandomLoadResizeBg', 'PerturbBg', 'RandomJitter',
+           'RandomGray', 'RandomAffine', 'CropAroundCenter', 'CropAroundFg',
+           'GenerateTrimapWithDistTransform', 'FormatTrimap', 'GenerateSeg',
+           'GenerateSoftSeg']
+from .background import FitBgToFg  # noqa: E402,F401  (online composition: bg fitting)
+__all__ += ['FitBgToFg']
