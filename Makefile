@@ -24,13 +24,20 @@ $(DEMO_DATA)/test_list.json: | install
 	$(PY) tools/dataset_converters/make_synthetic.py $(DEMO_DATA) \
 		--num-train 200 --num-test 20 --size 128 128 --seed 0
 
+DEMO_CFG := configs/dim/dim_tiny_synthetic.py
+DEMO_DATA_OPTS := train_dataloader.dataset.data_root=$(DEMO_DATA) \
+	val_dataloader.dataset.data_root=$(DEMO_DATA) test_dataloader.dataset.data_root=$(DEMO_DATA)
+
 demo: install $(DEMO_DATA)/test_list.json
-	$(PY) tools/train.py configs/dim/dim_tiny_synthetic.py --work-dir $(DEMO_DIR) \
-		--cfg-options train_dataloader.dataset.data_root=$(DEMO_DATA) \
-		test_dataloader.dataset.data_root=$(DEMO_DATA) val_dataloader.dataset.data_root=$(DEMO_DATA)
-	$(PY) tools/test.py configs/dim/dim_tiny_synthetic.py $(DEMO_DIR)/iter_1500.pth \
-		--out $(DEMO_DIR)/metrics.json --save-pred $(DEMO_DIR)/pred \
-		--cfg-options test_dataloader.dataset.data_root=$(DEMO_DATA)
+	@echo "== untrained model (iteration 0) on the synthetic test split"
+	$(PY) tools/misc/init_checkpoint.py $(DEMO_CFG) $(DEMO_DIR)/iter_0.pth --seed 0
+	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_0.pth --work-dir $(DEMO_DIR)/untrained \
+		--out $(DEMO_DIR)/metrics_iter_0.json --cfg-options $(DEMO_DATA_OPTS)
+	@echo "== training $(DEMO_CFG)"
+	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR) --cfg-options $(DEMO_DATA_OPTS)
+	@echo "== trained model on the synthetic test split"
+	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_1500.pth --work-dir $(DEMO_DIR) \
+		--out $(DEMO_DIR)/metrics.json --save-pred $(DEMO_DIR)/pred --cfg-options $(DEMO_DATA_OPTS)
 
 test: install
 	$(PY) -m pytest tests -q

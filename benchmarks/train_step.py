@@ -72,19 +72,21 @@ class IterTimes(Hook):
 
 
 def runner_times(sample: dict, iters: int, work_dir: str) -> list:
+    """Per-iteration times of mmengine's IterBasedTrainLoop on the stage-1 DIM."""
+    from mmengine.dataset import pseudo_collate
     from mmengine.runner import Runner
+    from torch.utils.data import DataLoader
     cfg = Config.fromfile(CONFIG)
-    cfg.work_dir = work_dir
-    cfg.train_dataloader = dict(
-        batch_size=1, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='pseudo_collate'), dataset=RepeatDataset(sample, iters + 1))
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters + 1, val_interval=10**9)
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
-    cfg.default_hooks.checkpoint = None
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**6)
-    cfg.log_level = 'WARNING'
-    runner = Runner.from_cfg(cfg)
+    loader = DataLoader(RepeatDataset(sample, iters + 1), batch_size=1, shuffle=False,
+                        num_workers=0, collate_fn=pseudo_collate)
+    hooks = dict(cfg.default_hooks)
+    hooks['checkpoint'] = None
+    hooks['logger'] = dict(type='LoggerHook', interval=10**6)
+    runner = Runner(
+        model=cfg.model, work_dir=work_dir, train_dataloader=loader,
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=iters + 1, val_interval=10**9),
+        optim_wrapper=cfg.optim_wrapper, default_hooks=hooks, default_scope='mattebox',
+        log_level='WARNING', env_cfg=dict(cudnn_benchmark=False))
     hook = IterTimes()
     runner.register_hook(hook)
     runner.train()
