@@ -1,11 +1,13 @@
 """Adobe Composition-1k and any dataset annotated in its json format."""
 import json
 import os.path as osp
-from typing import List
+from typing import List, Union
 
 from mmengine.dataset import BaseDataset
 
 from mattebox.registry import DATASETS
+
+from .validation import add_sample_note, check_validate_option, validate_dataset
 
 PATH_KEYS = ('alpha_path', 'fg_path', 'bg_path', 'merged_path', 'trimap_path')
 
@@ -28,15 +30,35 @@ class AdobeComp1kDataset(BaseDataset):
         data_root: folder that the paths in the annotation are relative to.
         pipeline: transforms applied to each sample.
         test_mode: whether this is a test set.
+        validate: ``False``; ``True`` / ``'decode'`` or ``'header'``: check every
+            referenced file at start-up (exists, decodes, sizes agree, single-channel
+            alpha, 0/128/255 trimap; see :mod:`mattebox.datasets.validation`) and fail
+            listing every problem.
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
     METAINFO = dict(dataset_type='matting', task_name='matting')
 
-    def __init__(self, ann_file: str, data_root: str = '', **kwargs) -> None:
+    def __init__(self, ann_file: str, data_root: str = '',
+                 validate: Union[bool, str] = False, **kwargs) -> None:
         # metainfo precedence: constructor argument > annotation file > class default
         self._user_metainfo = dict(kwargs.get('metainfo') or {})
+        self._validate = check_validate_option(validate)
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
+
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if self._validate:
+            validate_dataset(self, self._validate)
+
+    def prepare_data(self, idx: int):
+        try:
+            return super().prepare_data(idx)
+        except Exception as e:  # name the sample's files, whatever failed
+            add_sample_note(e, self, idx)
+            raise
 
     def load_data_list(self) -> List[dict]:
         if not osp.isfile(self.ann_file):

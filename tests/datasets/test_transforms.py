@@ -619,3 +619,25 @@ def test_train_pipeline_on_synthetic(synthetic_root, dataset_cfg):
         assert 'ori_alpha' not in s
     assert len(crop_sizes) > 1
     assert flips == {True, False}
+
+
+@pytest.mark.parametrize('trimap', [False, True])
+def test_random_unknown_pixel_matches_nonzero_draw(trimap):
+    """The fast sampler picks exactly the pixel that np.nonzero + randint would."""
+    from mattebox.datasets.transforms.geometry import random_unknown_pixel
+    rng = np.random.default_rng(0)
+    for case in range(200):
+        h, w = rng.integers(1, 40, size=2)
+        src = rng.choice([0, 1, 128, 200, 255], size=(h, w)).astype(np.uint8)
+        unknown = (src == 128) if trimap else ((src > 0) & (src < 255))
+        for as_float in (False, True):
+            arr = src.astype(np.float32) if as_float else src
+            np.random.seed(case)
+            picked = random_unknown_pixel(arr, trimap)
+            np.random.seed(case)
+            ys, xs = np.nonzero(unknown)
+            if len(ys) == 0:
+                assert picked is None
+            else:
+                i = np.random.randint(len(ys))
+                assert picked == (int(ys[i]), int(xs[i]))
