@@ -124,7 +124,7 @@ def _check_files(cfg: dict, loaders: List[str], check_load_from: bool) -> List[s
             if not osp.isfile(path):
                 errors.append(f'{loader}.dataset.ann_file: file not found: {path}')
     for key, d in _walk(cfg.get('model', {}), 'model'):
-        for name in ('pretrained', 'checkpoint', 'pretrained_path'):
+        for name in ('pretrained', 'checkpoint', 'pretrained_path', 'prior_checkpoint'):
             value = d.get(name)
             if isinstance(value, str) and value and not osp.exists(value):
                 errors.append(f'{key}.{name}: file not found: {value} (weights are never '

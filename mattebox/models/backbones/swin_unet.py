@@ -58,7 +58,9 @@ def window_partition(x: Tensor, window_size: int) -> Tensor:
     """``(B, H, W, C)`` -> ``(B * nW, window_size, window_size, C)``."""
     b, h, w, c = x.shape
     x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
+    # contiguous first: with one window row (or column) reshape may return a strided view
+    # that the caller's .view() rejects (as the original, which calls .contiguous())
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, window_size, window_size, c)
 
 
 def window_reverse(windows: Tensor, window_size: int, h: int, w: int) -> Tensor:

@@ -1,0 +1,49 @@
+import pytest
+
+from mattebox.engine.config_check import ConfigError, check_config
+
+
+def test_valid_config_passes(tiny_cfg):
+    check_config(tiny_cfg, 'train')
+    check_config(tiny_cfg, 'test')
+
+
+def test_all_problems_listed_together_with_keys(tiny_cfg, tmp_path):
+    tiny_cfg.model.backbone.decoder.type = 'PlainDecodr'
+    tiny_cfg.train_dataloader.dataset.pipeline[1].type = 'LoadImageFromFiles'
+    tiny_cfg.model.backbone.encoder.pretrained = str(tmp_path / 'vgg16.pth')
+    tiny_cfg.load_from = str(tmp_path / 'stage1.pth')
+    with pytest.raises(ConfigError) as info:
+        check_config(tiny_cfg, 'train')
+    msg = str(info.value)
+    assert msg.startswith('4 problem(s) in config')
+    assert ("model.backbone.decoder.type: unknown model type 'PlainDecodr'" in msg
+            and "Did you mean 'PlainDecoder'" in msg)
+    assert "train_dataloader.dataset.pipeline[1].type: unknown transform type" in msg
+    assert f'model.backbone.encoder.pretrained: file not found: {tmp_path}/vgg16.pth' in msg
+    assert f'load_from: checkpoint not found: {tmp_path}/stage1.pth' in msg
+
+
+def test_test_mode_checks_only_the_test_data(tiny_cfg, tmp_path):
+    tiny_cfg.train_dataloader.dataset.data_root = str(tmp_path / 'missing')
+    check_config(tiny_cfg, 'test')  # the training data is not needed to test
+    tiny_cfg.test_dataloader.dataset.ann_file = 'nope.json'
+    with pytest.raises(ConfigError, match=r'test_dataloader.dataset.ann_file: file not found: '
+                       r'.*nope.json'):
+        check_config(tiny_cfg, 'test')
+
+
+def test_resume_without_checkpoint_does_not_need_load_from(tiny_cfg):
+    tiny_cfg.resume, tiny_cfg.load_from = True, None
+    check_config(tiny_cfg, 'train')
+
+
+def test_missing_prior_checkpoint_is_reported(tiny_cfg, tmp_path):
+    tiny_cfg.model.prior_checkpoint = str(tmp_path / 'prior.pth')
+    with pytest.raises(ConfigError, match=r'model.prior_checkpoint: file not found'):
+        check_config(tiny_cfg, 'train')
+
+
+def test_mode_is_validated(tiny_cfg):
+    with pytest.raises(ValueError, match="mode must be 'train' or 'test'"):
+        check_config(tiny_cfg, 'val')

@@ -1,0 +1,101 @@
+"""DiffusionMat through the command-line tools: the prior, then DiffusionMat on it."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from tests.conftest import ROOT
+
+CONFIGS = osp.join(ROOT, 'configs/diffusionmat')
+
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One thread: tiny networks run several times slower with two on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+def run(args, check=True):
+    # one thread: these networks are too small to gain from two, and the machine is shared
+    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
+                             f'{proc.stderr[-5000:]}')
+    return proc
+
+
+def tiny(name: str, data_root: str, work_dir: str, max_iters: int) -> Config:
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    cfg.work_dir = work_dir
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+    cfg.train_dataloader.batch_size = 2
+    cfg.test_dataloader.dataset.indices = 2  # two of the four test images
+    cfg.train_cfg.max_iters = max_iters
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=max_iters,
+                                        by_epoch=False, save_last=True)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+@pytest.fixture
+def cfg_files(synthetic_root, tmp_path):
+    prior = tiny('diffusionmat_prior_tiny_synthetic.py', synthetic_root,
+                 str(tmp_path / 'prior'), max_iters=2)
+    model = tiny('diffusionmat_tiny_synthetic.py', synthetic_root, str(tmp_path / 'dm'),
+                 max_iters=1)
+    for key in ('train_cfg', 'test_cfg'):  # fewer denoising steps keep the test fast
+        model.model[key].num_steps = 2
+    paths = tmp_path / 'prior.py', tmp_path / 'dm.py'
+    prior.dump(str(paths[0]))
+    model.dump(str(paths[1]))
+    return str(paths[0]), str(paths[1]), tmp_path
+
+
+def test_prior_then_diffusionmat_train_and_test(cfg_files):
+    prior_cfg, dm_cfg, tmp = cfg_files
+    run([sys.executable, 'tools/train.py', prior_cfg])
+    prior_ckpt = tmp / 'prior' / 'iter_2.pth'
+    assert prior_ckpt.is_file()
+    proc = run([sys.executable, 'tools/test.py', prior_cfg, str(prior_ckpt),
+                '--out', str(tmp / 'prior.json')])
+    assert set(json.loads((tmp / 'prior.json').read_text())) == {'SAD', 'MSE', 'GRAD', 'CONN'}
+    assert '|    SAD |' in proc.stdout
+
+    run([sys.executable, 'tools/train.py', dm_cfg, '--cfg-options',
+         f'model.prior_checkpoint={prior_ckpt}'])
+    dm_ckpt = tmp / 'dm' / 'iter_1.pth'
+    from mattebox.engine.checkpoint import load_checkpoint_file
+    trained = load_checkpoint_file(dm_ckpt)['state_dict']
+    prior = load_checkpoint_file(prior_ckpt)['state_dict']
+    assert {k for k in trained if k.startswith('prior.')} == set(prior)
+    for key, value in prior.items():  # the prior came from its checkpoint, unchanged
+        assert torch.equal(trained[key], value), key
+    proc = run([sys.executable, 'tools/test.py', dm_cfg, str(dm_ckpt), '--out',
+                str(tmp / 'dm.json'), '--save-pred', str(tmp / 'pred')])
+    metrics = json.loads((tmp / 'dm.json').read_text())
+    assert set(metrics) == {'SAD', 'MSE', 'GRAD', 'CONN'} and all(v >= 0 for v in
+                                                                  metrics.values())
+    assert '|    SAD |' in proc.stdout
+    assert len(os.listdir(tmp / 'pred')) == 2
+
+
+def test_a_missing_prior_fails_at_build_time_with_the_config_key(cfg_files):
+    from mattebox.registry import MODELS
+    _, dm_cfg, tmp = cfg_files
+    cfg = Config.fromfile(dm_cfg)
+    cfg.model.prior_checkpoint = str(tmp / 'none.pth')
+    with pytest.raises(FileNotFoundError, match='model.prior_checkpoint: prior checkpoint '
+                       f'not found: {tmp}/none.pth'):
+        MODELS.build(cfg.model)  # the Runner builds the model before reading any data
