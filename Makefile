@@ -36,7 +36,7 @@ demo: install $(DEMO_DATA)/test_list.json
 	@echo "== training $(DEMO_CFG)"
 	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR) --cfg-options $(DEMO_DATA_OPTS)
 	@echo "== trained model on the synthetic test split"
-	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_1500.pth --work-dir $(DEMO_DIR) \
+	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth --work-dir $(DEMO_DIR) \
 		--out $(DEMO_DIR)/metrics.json --save-pred $(DEMO_DIR)/pred --cfg-options $(DEMO_DATA_OPTS)
 
 test: install
