@@ -11,6 +11,7 @@ shift 2
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+PYTHON=${PYTHON:-python}  # the interpreter to use, e.g. a virtualenv's
 DIR=$(cd "$(dirname "$0")/.." && pwd)
 PORT_ARGS=()
 # torchrun picks a free port itself on one node; name one only for several nodes.
@@ -18,6 +19,6 @@ if [ -n "${PORT:-}" ] || [ "$NNODES" -gt 1 ]; then
   PORT_ARGS=(--master_addr="$MASTER_ADDR" --master_port="${PORT:-29500}")
 fi
 PYTHONPATH="$DIR:${PYTHONPATH:-}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
-python -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
+"$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
   --nproc_per_node="$NPROC" "${PORT_ARGS[@]}" \
   "$DIR/tools/train.py" "$CONFIG" --launcher pytorch "$@"

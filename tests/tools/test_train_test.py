@@ -104,9 +104,23 @@ def test_dist_train_two_cpu_processes_split_the_data(synthetic_root, tmp_path):
     cfg.train_dataloader.batch_size = 2
     path = tmp_path / 'dist.py'
     cfg.dump(str(path))
-    run(['bash', 'tools/dist_train.sh', str(path), '2'])
+    run(['bash', 'tools/dist_train.sh', str(path), '2'], env={'PYTHON': sys.executable})
     seen = [json.loads((tmp_path / 'work' / f'seen_rank{r}.json').read_text()) for r in (0, 1)]
     # 8 training samples, 2 ranks x 2 iterations x batch 2: each rank its own half
     assert len(seen[0]) == len(seen[1]) == 4
     assert set(seen[0]).isdisjoint(seen[1])
     assert set(seen[0]) | set(seen[1]) == set(range(8))
+
+
+def test_dist_test_two_cpu_processes_match_one(cfg_file, tmp_path):
+    cfg, _ = cfg_file
+    ckpt = tmp_path / 'init.pth'
+    run([sys.executable, 'tools/misc/init_checkpoint.py', cfg, str(ckpt)])
+    one, two = tmp_path / 'one.json', tmp_path / 'two.json'
+    run([sys.executable, 'tools/test.py', cfg, str(ckpt), '--out', str(one)])
+    run(['bash', 'tools/dist_test.sh', cfg, str(ckpt), '2', '--out', str(two)],
+        env={'PYTHON': sys.executable})
+    single, dist = json.loads(one.read_text()), json.loads(two.read_text())
+    assert set(single) == set(dist) == {'SAD', 'MSE', 'GRAD', 'CONN'}
+    for key in single:  # 4 test images over 2 ranks: every image counted exactly once
+        assert dist[key] == pytest.approx(single[key], rel=1e-9), key
