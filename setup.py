@@ -28,13 +28,12 @@ extras['all'] = sorted({r for reqs in extras.values() for r in reqs})
 setup(
     name='mattebox',
     version=read_version(),
-    description='An image-matting toolbox in the OpenMMLab style: DIM, DiffusionMat, '
-                'SDMatte and text-grounded diffusion matting under one roof.',
+    description='An image-matting toolbox in the OpenMMLab style (DIM, DiffusionMat).',
     long_description=open(osp.join(HERE, 'README.md'), encoding='utf-8').read()
     if osp.exists(osp.join(HERE, 'README.md')) else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
-    python_requires='>=3.9',
+    python_requires='>=3.10',
     packages=find_packages(include=['mattebox', 'mattebox.*']),
     install_requires=read_requirements('runtime.txt'),
     extras_require=extras,

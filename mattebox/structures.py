@@ -16,6 +16,8 @@ field           meaning                                      type / shape
 ``gt_bg``       ground-truth background                      float32 3 x H x W
 ``gt_merged``   the composite the network sees               float32 3 x H x W
 ``trimap``      trimap of the network input, 0/128/255       float32 1 x H x W
+``seg``         coarse mask (``GenerateSeg``), 0-255         float32 1 x H x W
+``soft_seg``    soft coarse mask (``GenerateSoftSeg``)       float32 1 x H x W
 ``ori_alpha``   alpha as read from disk (for metrics)        uint8 H x W
 ``ori_trimap``  trimap as read from disk (for metrics)       uint8 H x W
 ``prompt``      visual / text prompt (points, box, mask,     dict
@@ -33,8 +35,8 @@ from typing import List, Sequence
 import torch
 from mmengine.structures import BaseDataElement
 
-DATA_FIELDS = ('gt_alpha', 'gt_fg', 'gt_bg', 'gt_merged', 'trimap', 'ori_alpha',
-               'ori_trimap', 'prompt', 'pred_alpha')
+DATA_FIELDS = ('gt_alpha', 'gt_fg', 'gt_bg', 'gt_merged', 'trimap', 'seg', 'soft_seg',
+               'ori_alpha', 'ori_trimap', 'prompt', 'pred_alpha')
 
 
 class MattingDataSample(BaseDataElement):

@@ -1,17 +1,47 @@
-"""Every config in configs/ parses, passes the type checks and builds its model
-(random init, no weights)."""
+"""Every config in configs/ parses, passes the type checks, builds its model (random init,
+no weights) and builds every transform of its pipelines."""
 import glob
 import os.path as osp
 
+import cv2
+import numpy as np
 import pytest
 from mmengine.config import Config
 
 from mattebox.engine.config_check import _check_types
-from mattebox.registry import MODELS
+from mattebox.registry import MODELS, TRANSFORMS
 from tests.conftest import ROOT
 
-CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
-                 if '_base_' not in p)
+ALL = sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+CONFIGS = [p for p in ALL if '_base_' not in p]
+DATASET_BASES = sorted(glob.glob(osp.join(ROOT, 'configs', '_base_', 'datasets', '*.py')))
+# transform arguments that name folders read at construction time
+FOLDER_ARGS = ('bg_dir', 'fg_dirs', 'alpha_dirs')
+
+
+@pytest.fixture(scope='module')
+def image_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('one_image')
+    cv2.imwrite(str(folder / 'a.png'), np.zeros((8, 8, 3), np.uint8))
+    return str(folder)
+
+
+def build_pipelines(cfg: Config, image_dir: str) -> int:
+    """Build every transform of every dataloader; return how many were built."""
+    built = 0
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        for t in loader.dataset.pipeline:
+            t = dict(t)
+            for arg in FOLDER_ARGS:
+                if arg in t:
+                    t[arg] = [image_dir] * len(t[arg]) if isinstance(t[arg], list) else image_dir
+            assert TRANSFORMS.build(t) is not None, t['type']
+            built += 1
+        assert loader.dataset.pipeline[-1].type.startswith('Pack'), key
+    return built
 
 
 def test_configs_found():
@@ -20,12 +50,17 @@ def test_configs_found():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
-def test_config_builds(path):
+def test_config_builds(path, image_dir):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mattebox'
     assert _check_types(cfg.to_dict()) == []
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
-    for key in ('train_dataloader', 'test_dataloader'):
-        if cfg.get(key):
-            assert cfg[key].dataset.pipeline[-1].type.startswith('Pack'), key
+    assert build_pipelines(cfg, image_dir) > 0
+
+
+@pytest.mark.parametrize('path', DATASET_BASES, ids=lambda p: osp.relpath(p, ROOT))
+def test_dataset_base_builds(path, image_dir):
+    cfg = Config.fromfile(path)
+    assert _check_types(cfg.to_dict()) == []
+    assert build_pipelines(cfg, image_dir) >= 4

@@ -9,7 +9,6 @@ import math
 import os
 import os.path as osp
 import sys
-import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -49,17 +48,9 @@ def format_table(metrics: dict) -> str:
 
 
 def write_json_atomic(obj: dict, path: str) -> None:
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.metrics-', suffix='.json')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``obj`` as json to ``path`` atomically (never a half-written file)."""
+    from mattebox.engine.checkpoint import atomic_write
+    atomic_write(path, (json.dumps(obj, indent=2) + '\n').encode('utf-8'))
 
 
 def main(argv=None) -> dict:

@@ -18,6 +18,9 @@ class SavePredictionsHook(Hook):
     index): ``out_dir/<stem>.png``. Inputs are never overwritten: a prediction whose
     path is one of the sample's own input files is refused with an error.
 
+    Two samples of one test run that map to the same file name are an error (never a
+    silent overwrite).
+
     Args:
         out_dir: folder for the PNGs (created if missing).
     """
@@ -29,6 +32,7 @@ class SavePredictionsHook(Hook):
 
     def before_test(self, runner) -> None:
         os.makedirs(self.out_dir, exist_ok=True)
+        self._written = {}
 
     def after_test_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
                         outputs: Optional[Sequence] = None) -> None:
@@ -43,6 +47,11 @@ class SavePredictionsHook(Hook):
             if osp.realpath(path) in inputs:
                 raise FileExistsError(f'--save-pred would overwrite an input file: {path}; '
                                       'choose another output folder')
+            if path in self._written:
+                raise FileExistsError(f'two test samples map to one prediction file {path}: '
+                                      f'{self._written[path]} and {src}; file names must be '
+                                      'unique within the test set')
+            self._written[path] = src
             alpha = sample.pred_alpha.detach().cpu().numpy().astype(np.uint8)
             tmp = osp.join(self.out_dir, f'.{stem}.tmp.png')
             if not cv2.imwrite(tmp, alpha):

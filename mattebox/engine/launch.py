@@ -38,6 +38,7 @@ def _slurm_env_to_torch() -> None:
     os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
     if 'MASTER_ADDR' not in os.environ:
         nodes = os.environ['SLURM_NODELIST']
-        host = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1')
-        os.environ['MASTER_ADDR'] = host
+        hosts = subprocess.run(['scontrol', 'show', 'hostnames', nodes], check=True,
+                               capture_output=True, text=True).stdout.split()
+        os.environ['MASTER_ADDR'] = hosts[0]
     os.environ.setdefault('MASTER_PORT', '29500')

@@ -9,6 +9,8 @@ from mmengine.model import BaseModel
 from mattebox.structures import MattingDataSample
 
 RESIZE_METHODS = ('pad', 'interp')
+# trimap value of each label 0 (bg), 1 (unknown), 2 (fg)
+TRIMAP_LEVELS = torch.tensor([0.0, 128.0, 255.0])
 
 
 def pad_to_multiple(x: torch.Tensor, divisor: int, mode: str = 'reflect') -> torch.Tensor:
@@ -145,14 +147,24 @@ class BaseMattor(BaseModel):
 
     @staticmethod
     def _trimap_at(sample: MattingDataSample, shape: Tuple[int, int]) -> Optional[torch.Tensor]:
-        """The sample's trimap (0/128/255) at ``shape``, or None if it has none."""
+        """The sample's trimap as 0 / 128 / 255 at ``shape``, or None if it has none.
+
+        ``ori_trimap`` (as on disk) is preferred; otherwise the packed ``trimap`` is
+        decoded: one-hot (3 x H x W: bg, unknown, fg) or labels (metainfo
+        ``format_trimap == 'label'``: 0 / 1 / 2) become 0 / 128 / 255 again.
+        """
         if 'ori_trimap' in sample:
-            trimap = torch.as_tensor(sample.ori_trimap)
+            trimap = torch.as_tensor(sample.ori_trimap).to(torch.float32)
         elif 'trimap' in sample:
-            trimap = sample.trimap[0]
+            packed = sample.trimap.to(torch.float32)
+            if packed.shape[0] == 3:
+                trimap = TRIMAP_LEVELS.to(packed.device)[packed.argmax(0)]
+            elif sample.metainfo.get('format_trimap') == 'label':
+                trimap = TRIMAP_LEVELS.to(packed.device)[packed[0].round().long().clamp(0, 2)]
+            else:
+                trimap = packed[0]
         else:
             return None
-        trimap = trimap.to(torch.float32)
         if tuple(trimap.shape) != tuple(shape):
             trimap = F.interpolate(trimap[None, None], size=shape, mode='nearest')[0, 0]
         return trimap.to(torch.uint8)

@@ -783,3 +783,17 @@ def test_online_merge_pipeline_packs_a_consistent_composite(tmp_path):
                                rtol=1e-5, atol=1e-3)
     assert set(torch.unique(sample.trimap).tolist()) <= TRIMAP_VALUES
     assert sample.metainfo['bg_path'].endswith('bg.png')
+
+
+def test_pack_keeps_generated_masks():
+    """GenerateSeg / GenerateSoftSeg outputs reach the data sample (never dropped)."""
+    from mattebox.datasets.transforms import PackMattingInputs
+    seg = np.zeros((6, 8), np.uint8)
+    seg[2:4] = 255
+    soft = (seg // 2).astype(np.uint8)
+    out = PackMattingInputs().transform(
+        dict(merged=np.zeros((6, 8, 3), np.uint8), seg=seg, soft_seg=soft))
+    sample = out['data_samples']
+    assert sample.seg.shape == (1, 6, 8) and sample.seg.dtype == torch.float32
+    assert sample.seg[0].numpy().tolist() == seg.astype(np.float32).tolist()
+    assert float(sample.soft_seg.max()) == 127.0

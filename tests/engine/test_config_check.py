@@ -4,8 +4,8 @@ from mattebox.engine.config_check import ConfigError, check_config
 
 
 def test_valid_config_passes(tiny_cfg):
-    check_config(tiny_cfg, 'train')
-    check_config(tiny_cfg, 'test')
+    assert check_config(tiny_cfg, 'train') is None
+    assert check_config(tiny_cfg, 'test') is None
 
 
 def test_all_problems_listed_together_with_keys(tiny_cfg, tmp_path):
@@ -26,7 +26,7 @@ def test_all_problems_listed_together_with_keys(tiny_cfg, tmp_path):
 
 def test_test_mode_checks_only_the_test_data(tiny_cfg, tmp_path):
     tiny_cfg.train_dataloader.dataset.data_root = str(tmp_path / 'missing')
-    check_config(tiny_cfg, 'test')  # the training data is not needed to test
+    assert check_config(tiny_cfg, 'test') is None  # training data is not needed to test
     tiny_cfg.test_dataloader.dataset.ann_file = 'nope.json'
     with pytest.raises(ConfigError, match=r'test_dataloader.dataset.ann_file: file not found: '
                        r'.*nope.json'):
@@ -35,7 +35,11 @@ def test_test_mode_checks_only_the_test_data(tiny_cfg, tmp_path):
 
 def test_resume_without_checkpoint_does_not_need_load_from(tiny_cfg):
     tiny_cfg.resume, tiny_cfg.load_from = True, None
-    check_config(tiny_cfg, 'train')
+    assert check_config(tiny_cfg, 'train') is None
+    tiny_cfg.resume = False
+    tiny_cfg.load_from = '/nonexistent/ckpt.pth'
+    with pytest.raises(ConfigError, match='load_from: checkpoint not found'):
+        check_config(tiny_cfg, 'train')
 
 
 def test_missing_prior_checkpoint_is_reported(tiny_cfg, tmp_path):

@@ -129,3 +129,55 @@ def test_dim_config_errors():
         build_dim(train_refiner=True)
     with pytest.raises(ValueError, match='forward mode'):
         build_dim()(torch.zeros(1, 4, 32, 32), mode='bogus')
+
+
+@pytest.mark.parametrize('proc_trimap', ['as_is', 'label'])
+def test_loss_mask_follows_the_trimap_encoding(proc_trimap):
+    """The unknown region is found whatever the preprocessor's trimap encoding."""
+    torch.manual_seed(0)
+    reference = build_dim()
+    other = build_dim()
+    other.load_state_dict(reference.state_dict())
+    other.data_preprocessor.proc_trimap = proc_trimap
+    other._unknown_value = {'as_is': 128.0, 'label': 1.0}[proc_trimap]
+    s = make_sample(64, 64)
+
+    def losses(model):
+        data = model.data_preprocessor({'inputs': [s['inputs']],
+                                        'data_samples': [s['data_samples'].clone()]}, True)
+        return model(data['inputs'], data['data_samples'], mode='loss')
+
+    expected, got = losses(reference), losses(other)
+    assert expected['loss_alpha'] > 0
+    for key in expected:
+        assert torch.allclose(expected[key], got[key]), key
+
+
+def test_dim_reads_the_unknown_value_from_its_preprocessor():
+    cfg_model = build_dim()
+    assert cfg_model._unknown_value == pytest.approx(128 / 255)
+    model = MODELS.build(dict(
+        type='DIM', data_preprocessor=dict(type='MattorPreprocessor', proc_trimap='label'),
+        backbone=dict(type='SimpleEncoderDecoder',
+                      encoder=dict(type='VGG16', in_channels=4, base_channels=4),
+                      decoder=dict(type='PlainDecoder', base_channels=4)),
+        loss_alpha=dict(type='CharbonnierLoss')))
+    assert model._unknown_value == 1.0
+
+
+@pytest.mark.parametrize('encoding', ['onehot', 'label'])
+def test_predict_clamps_with_formatted_trimaps(encoding):
+    """Without ori_trimap the packed trimap is decoded before clamping."""
+    model = build_dim().eval()
+    rows = torch.tensor([0, 1, 1, 2]).view(4, 1).expand(4, 4)  # bg, unknown x2, fg
+    if encoding == 'onehot':
+        trimap = torch.nn.functional.one_hot(rows, 3).permute(2, 0, 1).float()
+        sample = MattingDataSample(trimap=trimap)
+    else:
+        sample = MattingDataSample(trimap=rows[None].float())
+        sample.set_metainfo(dict(format_trimap='label'))
+    sample.set_metainfo(dict(ori_shape=(4, 4), img_shape=(4, 4)))
+    out = model.postprocess(torch.full((1, 4, 4), 0.5), sample)
+    assert out[0].tolist() == [0] * 4
+    assert out[1].tolist() == out[2].tolist() == [128] * 4
+    assert out[3].tolist() == [255] * 4

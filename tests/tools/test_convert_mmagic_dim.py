@@ -49,11 +49,16 @@ def test_full_size_checkpoint_loads_into_stage3_config(tmp_path):
     from mmengine.runner import load_checkpoint
     from mattebox.registry import MODELS
     src, dst = tmp_path / 'mmagic.pth', tmp_path / 'out.pth'
-    torch.save(mmagic_like_checkpoint(True, base=64), src)
+    ckpt = mmagic_like_checkpoint(True, base=64)
+    torch.save(ckpt, src)
     convert(str(src), str(dst))
     cfg = Config.fromfile(f'{ROOT}/configs/dim/dim_stage3-v16-pln_1xb1-1000k_comp1k.py')
     model = MODELS.build(cfg.model)
     load_checkpoint(model, str(dst), strict=True)  # raises on missing/unexpected keys
+    assert torch.equal(model.refiner.refine_conv1.weight,
+                       ckpt['state_dict']['module.refiner.refine_conv1.weight'])
+    assert torch.equal(model.backbone.encoder.layer5[4].weight,
+                       ckpt['state_dict']['module.backbone.encoder.layer5.4.weight'])
 
 
 def test_converter_rejects_wrong_shapes_and_foreign_files(tmp_path):

@@ -23,10 +23,9 @@ of the prior, with equal shapes. Output: ``{'meta': ..., 'state_dict': ...}``, w
 accepts as a prior.
 """
 import argparse
-import os
+import io
 import os.path as osp
 import sys
-import tempfile
 from typing import Dict, List, Mapping, Optional, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -151,16 +150,11 @@ def check_against_model(state: Dict[str, torch.Tensor], config: str = DEFAULT_CO
 
 
 def _save_atomic(obj: dict, dst: str) -> None:
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.pth.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    """torch.save ``obj`` to ``dst`` atomically (temporary file, fsync, rename)."""
+    from mattebox.engine.checkpoint import atomic_write
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(dst, buffer.getvalue())
 
 
 def convert(prior: str, dst: str, model: Optional[str] = None, config: str = DEFAULT_CONFIG,

@@ -10,10 +10,9 @@ and listed. The result is checked against mattebox's DIM (stage 1 without a refi
 stage 3 with one): every key present, every shape equal, or the conversion fails.
 """
 import argparse
-import os
+import io
 import os.path as osp
 import sys
-import tempfile
 from typing import Dict, List, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -73,7 +72,7 @@ def check_against_model(state: Dict[str, torch.Tensor]) -> None:
 
 def convert(src: str, dst: str) -> Dict[str, torch.Tensor]:
     """Convert ``src`` into ``dst`` (written atomically) and return the state dict."""
-    from mattebox.engine.checkpoint import load_checkpoint_file
+    from mattebox.engine.checkpoint import atomic_write, load_checkpoint_file
     if osp.realpath(src) == osp.realpath(dst):
         raise ValueError(f'output {dst} would overwrite the input')
     ckpt = load_checkpoint_file(src)
@@ -87,16 +86,9 @@ def convert(src: str, dst: str) -> Dict[str, torch.Tensor]:
     check_against_model(converted)
     meta = {'converted_from': osp.basename(src), 'converter': 'tools/convert/mmagic_dim.py',
             'dropped_keys': dropped}
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.pth.tmp')
-    os.close(fd)
-    try:
-        torch.save({'meta': meta, 'state_dict': converted}, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    buffer = io.BytesIO()
+    torch.save({'meta': meta, 'state_dict': converted}, buffer)
+    atomic_write(dst, buffer.getvalue())
     return converted
 
 

@@ -6,15 +6,15 @@ Useful as the "untrained" baseline: ``tools/test.py CONFIG OUT.pth`` then scores
 model before any training, with the same pipeline and metrics as a trained one.
 """
 import argparse
-import os
+import io
 import os.path as osp
 import sys
-import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.runner import set_random_seed  # noqa: E402
 
@@ -27,26 +27,26 @@ def main(argv=None) -> None:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     args = parser.parse_args(argv)
     from mattebox import register_all_modules
+    from mattebox.engine.checkpoint import atomic_write
     from mattebox.registry import MODELS
     register_all_modules(init_default_scope=False)
     if not osp.isfile(args.config):
         raise SystemExit(f'config file not found: {args.config}')
+    if osp.realpath(args.out) == osp.realpath(args.config):
+        raise SystemExit(f'{args.out} would overwrite the config file')
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     set_random_seed(args.seed)
+    # init_weights() as the Runner does (pretrained parts load there), but quietly
+    MMLogger.get_instance('mmengine', log_level='WARNING')
     with DefaultScope.overwrite_default_scope('mattebox'):
         model = MODELS.build(cfg.model)
-    folder = osp.dirname(osp.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.pth.tmp')
-    os.close(fd)
-    try:
-        torch.save({'meta': {'iter': 0, 'epoch': 0, 'seed': args.seed},
-                    'state_dict': model.state_dict()}, tmp)
-        os.replace(tmp, args.out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+        if hasattr(model, 'init_weights'):
+            model.init_weights()
+    buffer = io.BytesIO()
+    torch.save({'meta': {'iter': 0, 'epoch': 0, 'seed': args.seed},
+                'state_dict': model.state_dict()}, buffer)
+    atomic_write(args.out, buffer.getvalue())
     print(f'initial weights of {args.config} written to {args.out}')
 
 

@@ -18,26 +18,21 @@ from ._utils import require_keys, same_size
 from .geometry import _interp, resize_image
 from .loading import read_image
 
-IMAGE_EXTENSIONS = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
-
-
 # ----------------------------------------------------------------------------- helpers
 def _image_files(folder: str, what: str) -> List[str]:
-    """Sorted paths of the image files (by extension) directly inside ``folder``; unlike
-    :func:`mattebox.datasets.background.list_images`, an empty folder is an error.
+    """Sorted paths of the images directly inside ``folder``
+    (:func:`mattebox.datasets.background.list_images`); an empty folder is an error.
 
     Raises:
         FileNotFoundError: ``folder`` is not a directory.
         ValueError: ``folder`` holds no image file.
     """
+    from mattebox.datasets.background import IMG_SUFFIXES, list_images
     if not os.path.isdir(folder):
         raise FileNotFoundError(f'{what}: folder not found: {folder}')
-    names = sorted(n for n in os.listdir(folder)
-                   if not n.startswith('.') and n.lower().endswith(IMAGE_EXTENSIONS)
-                   and os.path.isfile(os.path.join(folder, n)))
+    names = list_images(folder)
     if not names:
-        raise ValueError(f'{what}: no image files ({", ".join(IMAGE_EXTENSIONS)}) in '
-                         f'{folder}')
+        raise ValueError(f'{what}: no image files ({", ".join(IMG_SUFFIXES)}) in {folder}')
     return [os.path.join(folder, n) for n in names]
 
 

@@ -270,7 +270,9 @@ class RandomAffine(BaseTransform):
     """Warp images with one random affine matrix (GCA-Matting / MMagic).
 
     The same matrix is applied to every key, so alpha and fg stay aligned. The matrix
-    maps a point ``p`` to ``A (p - c) + c + t``, with ``c`` the image centre, ``t`` the
+    maps a point ``p`` to ``A (p - c) + c + t``, with ``c`` the centre of the pixel grid
+    (``((w - 1) / 2, (h - 1) / 2)``; MMagic's ``(w / 2 + 0.5, h / 2 + 0.5)`` shifts a
+    flip by 2 pixels, a deliberate deviation), ``t`` the
     translation and ``A = R_shear(angle, shear) @ diag(sx * fx, sy * fy)``: flip
     (``fx, fy`` = -1 or 1), then scale, then rotation with x-shear, as in MMagic. Pixels
     that come from outside the image are 0.
@@ -349,6 +351,9 @@ class RandomAffine(BaseTransform):
         linear = np.array([[math.cos(angle + shear), -math.sin(angle + shear)],
                            [math.sin(angle), math.cos(angle)]]) @ np.diag(
                                [sx * flip[0], sy * flip[1]])
+        # The centre of the pixel grid. GCA / MMagic use (w * 0.5 + 0.5, h * 0.5 + 0.5),
+        # which moves a pure flip by 2 pixels (column 0 samples column w + 1); this
+        # deliberate deviation keeps flips and rotations exact.
         centre = np.array([w * 0.5 - 0.5, h * 0.5 - 0.5])
         offset = centre + np.array([tx, ty]) - linear @ centre
         return np.hstack([linear, offset[:, None]])

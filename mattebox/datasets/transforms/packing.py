@@ -26,11 +26,13 @@ class PackMattingInputs(BaseTransform):
     """Pack the results into ``{'inputs': Tensor, 'data_samples': MattingDataSample}``.
 
     Keys read: ``merged`` (required; H x W x 3 uint8 BGR), and where present
-    ``alpha``, ``fg``, ``bg``, ``trimap``, ``ori_alpha``, ``ori_trimap``, ``prompt``,
+    ``alpha``, ``fg``, ``bg``, ``trimap``, ``seg``, ``soft_seg``, ``ori_alpha``,
+    ``ori_trimap``, ``prompt``,
     the ``*_path`` keys and ``meta_keys``.
     Keys written: ``inputs`` (float32 3 x H x W, BGR, 0-255) and ``data_samples``
     with ``gt_alpha`` (1 x H x W), ``gt_fg``, ``gt_bg``, ``gt_merged`` (3 x H x W),
-    ``trimap`` (1 x H x W) as float32 on the 0-255 scale, ``ori_alpha`` and
+    ``trimap`` (1 x H x W; 3 x H x W one-hot after ``FormatTrimap``), ``seg`` and
+    ``soft_seg`` (1 x H x W coarse masks) as float32 on the 0-255 scale, ``ori_alpha`` and
     ``ori_trimap`` as uint8 H x W tensors, and metainfo (``ori_shape``,
     ``img_shape``, paths, ``meta_keys``).
 
@@ -39,10 +41,11 @@ class PackMattingInputs(BaseTransform):
     """
 
     GT_KEYS = {'alpha': 'gt_alpha', 'fg': 'gt_fg', 'bg': 'gt_bg', 'merged': 'gt_merged',
-               'trimap': 'trimap'}
+               'trimap': 'trimap', 'seg': 'seg', 'soft_seg': 'soft_seg'}
     ORI_KEYS = ('ori_alpha', 'ori_trimap')
 
-    def __init__(self, meta_keys: Sequence[str] = ('sample_idx', 'crop_bbox', 'flip')) -> None:
+    def __init__(self, meta_keys: Sequence[str] = ('sample_idx', 'crop_bbox', 'flip',
+                                                 'format_trimap')) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:

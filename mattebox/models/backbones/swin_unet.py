@@ -475,7 +475,8 @@ class SwinUNet(nn.Module):
         """
         if not os.path.isfile(path):
             raise FileNotFoundError(f'SwinUNet.init_from_swin_t: no such file {path!r}')
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        from mattebox.engine.checkpoint import load_checkpoint_file
+        checkpoint = load_checkpoint_file(path)
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get('model'), dict):
             source = checkpoint['model']
         elif isinstance(checkpoint, dict) and 'patch_embed.proj.weight' in checkpoint:

@@ -10,6 +10,10 @@ from mattebox.structures import MattingDataSample, stack_field
 from ..base_mattor import BaseMattor, unknown_mask
 
 
+# Value of the unknown region after MattorPreprocessor's trimap processing.
+UNKNOWN_VALUES = {'rescale_to_zero_one': 128 / 255, 'as_is': 128.0, 'label': 1.0}
+
+
 @MODELS.register_module()
 class DIM(BaseMattor):
     """Deep Image Matting: a VGG16 encoder-decoder on image + trimap, and an optional
@@ -67,6 +71,9 @@ class DIM(BaseMattor):
         self.loss_refine = MODELS.build(loss_refine) if loss_refine else None
         if not self.train_cfg.train_backbone:
             self.freeze_backbone()
+        # value of the unknown region in the preprocessed trimap channel(s)
+        proc = getattr(self.data_preprocessor, 'proc_trimap', 'rescale_to_zero_one')
+        self._unknown_value = UNKNOWN_VALUES[proc]
 
     def freeze_backbone(self) -> None:
         """Stop gradients to the encoder-decoder and keep it in eval mode (stage 2)."""
@@ -99,7 +106,7 @@ class DIM(BaseMattor):
                        data_samples: Sequence[MattingDataSample]) -> Dict[str, torch.Tensor]:
         gt_alpha = stack_field(data_samples, 'gt_alpha')
         pred_alpha, pred_refine = self._forward(inputs, refine=self.train_cfg.train_refiner)
-        weight = unknown_mask(inputs[:, 3:4])
+        weight = unknown_mask(inputs[:, 3:], self._unknown_value)
         losses = {}
         if self.train_cfg.train_backbone:
             if self.loss_alpha is not None:
