@@ -25,8 +25,10 @@ field           meaning                                      type / shape
 ``pred_alpha``  the prediction at the original resolution    uint8 H x W
 ==============  ===========================================  =======================
 
-Image-like fields are on the 0-255 scale as packed; the data preprocessor rescales
-``gt_*`` to 0-1 in place. Metainfo: ``ori_shape`` (H, W of the image on disk),
+Image-like fields are on the 0-255 scale as packed: uint8 when the source image is
+uint8 (less to send between dataloader processes), float32 otherwise (e.g. a composite
+made on the fly); the table gives the types after the data preprocessor, which converts
+to float32 and rescales ``gt_*`` to 0-1. Metainfo: ``ori_shape`` (H, W of the image on disk),
 ``img_shape`` (H, W of the network input before batching), the ``*_path`` of every
 file read, and ``sample_idx``.
 """

@@ -794,6 +794,6 @@ def test_pack_keeps_generated_masks():
     out = PackMattingInputs().transform(
         dict(merged=np.zeros((6, 8, 3), np.uint8), seg=seg, soft_seg=soft))
     sample = out['data_samples']
-    assert sample.seg.shape == (1, 6, 8) and sample.seg.dtype == torch.float32
-    assert sample.seg[0].numpy().tolist() == seg.astype(np.float32).tolist()
+    assert sample.seg.shape == (1, 6, 8) and sample.seg.dtype == torch.uint8
+    assert sample.seg[0].numpy().tolist() == seg.tolist()
     assert float(sample.soft_seg.max()) == 127.0

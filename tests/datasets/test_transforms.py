@@ -501,7 +501,7 @@ class TestPackMattingInputs:
         out = PackMattingInputs()(dict(r))
         assert set(out) == {'inputs', 'data_samples'}
         inputs = out['inputs']
-        assert inputs.dtype == torch.float32 and inputs.shape == (3, H, W)
+        assert inputs.dtype == torch.uint8 and inputs.shape == (3, H, W)
         np.testing.assert_array_equal(inputs.numpy(), r['merged'].transpose(2, 0, 1))
         s = out['data_samples']
         assert isinstance(s, MattingDataSample)
@@ -509,7 +509,7 @@ class TestPackMattingInputs:
                                   ('gt_fg', 'fg', (3, H, W)), ('gt_bg', 'bg', (3, H, W)),
                                   ('gt_merged', 'merged', (3, H, W))]:
             t = s.get(field)
-            assert t.dtype == torch.float32 and tuple(t.shape) == shape, field
+            assert t.dtype == torch.uint8 and tuple(t.shape) == shape, field
             expected = r[key][None] if r[key].ndim == 2 else r[key].transpose(2, 0, 1)
             np.testing.assert_array_equal(t.numpy(), expected)
         for key in ('ori_alpha', 'ori_trimap'):
@@ -566,7 +566,7 @@ def test_test_pipeline_on_synthetic(synthetic_root, dataset_cfg):
         out = dataset[i]
         direct = pipeline(dict(info))
         torch.testing.assert_close(out['inputs'], direct['inputs'])
-        assert out['inputs'].shape == (3, 64, 64) and out['inputs'].dtype == torch.float32
+        assert out['inputs'].shape == (3, 64, 64) and out['inputs'].dtype == torch.uint8
         merged = cv2.imread(info['merged_path'], cv2.IMREAD_COLOR)
         alpha = cv2.imread(info['alpha_path'], cv2.IMREAD_GRAYSCALE)
         trimap = cv2.imread(info['trimap_path'], cv2.IMREAD_GRAYSCALE)

@@ -12,13 +12,14 @@ from ._utils import require_keys
 
 
 def image_to_tensor(img: np.ndarray) -> torch.Tensor:
-    """H x W (x C) array -> float32 C x H x W tensor, values unchanged."""
+    """H x W (x C) array -> C x H x W tensor, values unchanged: uint8 stays uint8 (4x less
+    to send from dataloader workers; the data preprocessor makes it float32), anything
+    else becomes float32."""
     img = np.asarray(img)
     if img.ndim == 2:
         img = img[..., None]
-    # convert in NumPy: torch's .float() opens an OpenMP region, which costs ~15 ms per
-    # call when the process has several threads and the cores are busy (num_workers=0)
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+    dtype = np.uint8 if img.dtype == np.uint8 else np.float32
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=dtype))
 
 
 @TRANSFORMS.register_module()
@@ -29,7 +30,7 @@ class PackMattingInputs(BaseTransform):
     ``alpha``, ``fg``, ``bg``, ``trimap``, ``seg``, ``soft_seg``, ``ori_alpha``,
     ``ori_trimap``, ``prompt``,
     the ``*_path`` keys and ``meta_keys``.
-    Keys written: ``inputs`` (float32 3 x H x W, BGR, 0-255) and ``data_samples``
+    Keys written: ``inputs`` (3 x H x W, BGR, 0-255) and ``data_samples``
     with ``gt_alpha`` (1 x H x W), ``gt_fg``, ``gt_bg``, ``gt_merged`` (3 x H x W),
     ``trimap`` (1 x H x W; 3 x H x W one-hot after ``FormatTrimap``), ``seg`` and
     ``soft_seg`` (1 x H x W coarse masks) as float32 on the 0-255 scale, ``ori_alpha`` and
