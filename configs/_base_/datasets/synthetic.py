@@ -1,6 +1,8 @@
 # The built-in synthetic matting data (Composition-1k layout), made by
 #   python tools/dataset_converters/make_synthetic.py data/synthetic
-dataset_type = 'AdobeComp1kDataset'
+# Same annotation format, test pipeline and metrics as Composition-1k; small crops.
+_base_ = ['./comp1k.py']
+
 data_root = 'data/synthetic'
 crop_size = 64
 
@@ -18,36 +20,10 @@ train_pipeline = [
     dict(type='PackMattingInputs'),
 ]
 
-test_pipeline = [
-    dict(type='LoadImageFromFile', key='alpha', color_type='grayscale',
-         save_original_img=True),
-    dict(type='LoadImageFromFile', key='trimap', color_type='grayscale',
-         save_original_img=True),
-    dict(type='LoadImageFromFile', key='merged'),
-    dict(type='PackMattingInputs'),
-]
-
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='training_list.json',
-                 test_mode=False, pipeline=train_pipeline),
+    dataset=dict(data_root=data_root, pipeline=train_pipeline),
 )
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='test_list.json',
-                 test_mode=True, pipeline=test_pipeline),
-)
+val_dataloader = dict(num_workers=0, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='SAD'),
-    dict(type='MSE'),
-    dict(type='GradientError'),
-    dict(type='ConnectivityError'),
-]
-test_evaluator = val_evaluator
