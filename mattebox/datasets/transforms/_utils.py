@@ -20,3 +20,15 @@ def same_size(transform: object, results: dict, keys: Sequence[str]) -> tuple:
         raise ValueError(f'{type(transform).__name__}: images must have the same height '
                          f'and width, got {shapes} (files: {paths})')
     return next(iter(shapes.values()))
+
+
+def image_2d(transform: object, results: dict, key: str) -> np.ndarray:
+    """``results[key]`` as an H x W array (an H x W x 1 image is squeezed); a
+    ``ValueError`` naming the transform, the key and the file otherwise."""
+    img = np.asarray(results[key])
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise ValueError(f'{type(transform).__name__} needs an H x W {key}, got shape '
+                         f'{img.shape} (file: {results.get(f"{key}_path", "?")})')
+    return img

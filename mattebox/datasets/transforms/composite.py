@@ -14,7 +14,7 @@ from mmcv.transforms import BaseTransform
 
 from mattebox.registry import TRANSFORMS
 
-from ._utils import require_keys, same_size
+from ._utils import image_2d, require_keys, same_size
 from .geometry import _interp, resize_image
 from .loading import read_image
 
@@ -51,17 +51,6 @@ def _cast_like(img: np.ndarray, like: np.ndarray) -> np.ndarray:
     return img.astype(np.float32, copy=False)
 
 
-def _alpha_2d(transform: object, results: dict) -> np.ndarray:
-    """The sample's alpha as an H x W array (an H x W x 1 alpha is squeezed)."""
-    alpha = np.asarray(results['alpha'])
-    if alpha.ndim == 3 and alpha.shape[2] == 1:
-        alpha = alpha[..., 0]
-    if alpha.ndim != 2:
-        raise ValueError(f'{type(transform).__name__} needs an H x W alpha, got shape '
-                         f'{alpha.shape} (file: {results.get("alpha_path", "?")})')
-    return alpha
-
-
 def _color_image(transform: object, results: dict, key: str) -> np.ndarray:
     img = np.asarray(results[key])
     if img.ndim != 3 or img.shape[2] != 3:
@@ -93,7 +82,7 @@ class MergeFgAndBg(BaseTransform):
             raise ValueError(f'MergeFgAndBg: fg and bg must have the same shape, got fg '
                              f'{fg.shape} and bg {bg.shape} (files: '
                              f'{results.get("fg_path", "?")}, {results.get("bg_path", "?")})')
-        a = np.divide(_alpha_2d(self, results), np.float32(255), dtype=np.float32)
+        a = np.divide(image_2d(self, results, 'alpha'), np.float32(255), dtype=np.float32)
         if fg.ndim == 3:
             a = a[..., None]
         # bg + (fg - bg) * a: one float32 allocation; exact where a is 0 or 1.
@@ -181,7 +170,7 @@ class CompositeFg(BaseTransform):
         require_keys(self, results, ['fg', 'alpha'])
         h, w = same_size(self, results, ['fg', 'alpha'])
         fg1 = _color_image(self, results, 'fg')
-        alpha1 = _alpha_2d(self, results)
+        alpha1 = image_2d(self, results, 'alpha')
         if np.random.rand() >= self.p:
             return results
         idx = np.random.randint(len(self.fg_files))
@@ -350,7 +339,7 @@ class RandomJitter(BaseTransform):
         require_keys(self, results, ['fg', 'alpha'])
         same_size(self, results, ['fg', 'alpha'])
         fg = _color_image(self, results, 'fg')
-        mask = _alpha_2d(self, results) > 0
+        mask = image_2d(self, results, 'alpha') > 0
         if not mask.any():
             return results
         hsv = cv2.cvtColor(fg.astype(np.float32) / np.float32(255), cv2.COLOR_BGR2HSV)

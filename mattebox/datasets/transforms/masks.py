@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 
 from mattebox.registry import TRANSFORMS
 
-from ._utils import require_keys, same_size
+from ._utils import image_2d, require_keys, same_size
 
 
 def _is_int(value) -> bool:
@@ -41,16 +41,6 @@ def _positive_int(value, name: str, owner: str) -> int:
     if not (_is_int(value) and value > 0):
         raise ValueError(f'{owner}: {name} must be a positive int, got {value!r}')
     return int(value)
-
-
-def _mask_2d(transform: object, results: dict, key: str) -> np.ndarray:
-    img = np.asarray(results[key])
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    if img.ndim != 2:
-        raise ValueError(f'{type(transform).__name__} needs an H x W {key!r}, got shape '
-                         f'{img.shape} (file: {results.get(f"{key}_path", "?")})')
-    return img
 
 
 def _to_uint8(mask01: np.ndarray) -> np.ndarray:
@@ -120,14 +110,14 @@ class GenerateSeg(BaseTransform):
         keys = ['alpha', 'trimap'] if holes_possible else ['alpha']
         require_keys(self, results, keys)
         same_size(self, results, keys)
-        alpha = _mask_2d(self, results, 'alpha')
+        alpha = image_2d(self, results, 'alpha')
         seg = (alpha > 0).astype(np.float32)
         seg = cv2.erode(seg, self.kernel, iterations=np.random.randint(*self.erode_iter_range))
         seg = cv2.dilate(seg, self.kernel,
                          iterations=np.random.randint(*self.dilate_iter_range))
         num_holes = int(np.random.randint(*self.num_holes_range))
         if num_holes:
-            unknown = _mask_2d(self, results, 'trimap') == 128  # a new array
+            unknown = image_2d(self, results, 'trimap') == 128  # a new array
             for _ in range(num_holes):
                 hole_h, hole_w = self.hole_sizes[np.random.randint(len(self.hole_sizes))]
                 top, left = _hole_top_left(unknown, (hole_h, hole_w))
@@ -197,7 +187,7 @@ class GenerateSoftSeg(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         require_keys(self, results, ['seg'])
-        seg = _mask_2d(self, results, 'seg').astype(np.float32) / 255
+        seg = image_2d(self, results, 'seg').astype(np.float32) / 255
         height = seg.shape[0]
         seg[seg > self.fg_thr] = 1
         if self.border_width:

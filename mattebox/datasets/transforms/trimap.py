@@ -7,7 +7,7 @@ from mmcv.transforms import BaseTransform
 
 from mattebox.registry import TRANSFORMS
 
-from ._utils import require_keys
+from ._utils import image_2d, require_keys
 
 TRIMAP_VALUES = (0, 128, 255)
 
@@ -118,12 +118,7 @@ class GenerateTrimapWithDistTransform(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         require_keys(self, results, ['alpha'])
-        alpha = np.asarray(results['alpha'])
-        if alpha.ndim == 3 and alpha.shape[2] == 1:
-            alpha = alpha[..., 0]
-        if alpha.ndim != 2:
-            raise ValueError(f'GenerateTrimapWithDistTransform needs an H x W alpha, got '
-                             f'shape {alpha.shape} (file: {results.get("alpha_path", "?")})')
+        alpha = image_2d(self, results, 'alpha')
         dist = np.random.randint(1, self.dist_thr) if self.random else self.dist_thr
         fg, bg = alpha >= 255, alpha <= 0
         # distance of each fg (bg) pixel to the nearest non-fg (non-bg) pixel; 0 elsewhere
@@ -168,12 +163,7 @@ class FormatTrimap(BaseTransform):
         if 'format_trimap' in results:
             raise ValueError(f'FormatTrimap: the trimap is already formatted as '
                              f'{results["format_trimap"]!r}; remove the second FormatTrimap')
-        trimap = np.asarray(results['trimap'])
-        if trimap.ndim == 3 and trimap.shape[2] == 1:
-            trimap = trimap[..., 0]
-        if trimap.ndim != 2:
-            raise ValueError(f'FormatTrimap needs an H x W trimap, got shape {trimap.shape} '
-                             f'(file: {results.get("trimap_path", "?")})')
+        trimap = image_2d(self, results, 'trimap')
         labels = np.ones(trimap.shape, np.uint8)
         labels[trimap <= 0] = 0
         labels[trimap >= 255] = 2
