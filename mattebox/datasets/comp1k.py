@@ -7,13 +7,13 @@ from mmengine.dataset import BaseDataset
 
 from mattebox.registry import DATASETS
 
-from .validation import add_sample_note, check_validate_option, validate_dataset
+from .validation import ValidatedDatasetMixin, check_validate_option
 
 PATH_KEYS = ('alpha_path', 'fg_path', 'bg_path', 'merged_path', 'trimap_path')
 
 
 @DATASETS.register_module()
-class AdobeComp1kDataset(BaseDataset):
+class AdobeComp1kDataset(ValidatedDatasetMixin, BaseDataset):
     """Composition-1k: samples listed in a json annotation file.
 
     The annotation file is either a plain list of samples or
@@ -45,20 +45,6 @@ class AdobeComp1kDataset(BaseDataset):
         self._user_metainfo = dict(kwargs.get('metainfo') or {})
         self._validate = check_validate_option(validate)
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
-
-    def full_init(self) -> None:
-        if self._fully_initialized:
-            return
-        super().full_init()
-        if self._validate:
-            validate_dataset(self, self._validate)
-
-    def prepare_data(self, idx: int):
-        try:
-            return super().prepare_data(idx)
-        except Exception as e:  # name the sample's files, whatever failed
-            add_sample_note(e, self, idx)
-            raise
 
     def load_data_list(self) -> List[dict]:
         if not osp.isfile(self.ann_file):

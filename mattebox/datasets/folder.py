@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from mattebox.registry import DATASETS
 
 from .background import IMG_SUFFIXES, BackgroundFolder, assign_backgrounds, list_images
-from .validation import add_sample_note, check_validate_option, validate_dataset
+from .validation import ValidatedDatasetMixin, check_validate_option
 
 #: folder argument -> results key of the file (``merged`` is the input image).
 FOLDER_KEYS = {'image_dir': 'merged', 'fg_dir': 'fg', 'alpha_dir': 'alpha',
@@ -26,7 +26,7 @@ def _stem(rel_path: str) -> str:
 
 
 @DATASETS.register_module()
-class MattingFolderDataset(BaseDataset):
+class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
     """Samples made of files with the same name (without extension) in several folders.
 
     The first folder given among ``image_dir``, ``fg_dir``, ``alpha_dir``,
@@ -191,16 +191,3 @@ class MattingFolderDataset(BaseDataset):
                                            bg.get('shuffle_seed'))
         return data_list
 
-    def full_init(self) -> None:
-        if self._fully_initialized:
-            return
-        super().full_init()
-        if self._validate:
-            validate_dataset(self, self._validate)
-
-    def prepare_data(self, idx: int):
-        try:
-            return super().prepare_data(idx)
-        except Exception as e:
-            add_sample_note(e, self, idx)
-            raise

@@ -384,3 +384,23 @@ def add_sample_note(exc: BaseException, dataset, idx: int) -> None:
     if not hasattr(exc, 'add_note'):  # Python < 3.11
         return
     exc.add_note(f'while loading sample {idx} of {type(dataset).__name__}: {paths}')
+
+
+class ValidatedDatasetMixin:
+    """For mmengine datasets with a ``validate`` option (``self._validate``, set by
+    :func:`check_validate_option`): validate every sample once the data list is loaded,
+    and make any pipeline error name the sample's files."""
+
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if self._validate:
+            validate_dataset(self, self._validate)
+
+    def prepare_data(self, idx: int):
+        try:
+            return super().prepare_data(idx)
+        except Exception as e:  # name the sample's files, whatever failed
+            add_sample_note(e, self, idx)
+            raise
