@@ -33,10 +33,13 @@ def synthetic_root(tmp_path_factory) -> str:
     return str(root)
 
 
-def tiny_dim_cfg(data_root: str, work_dir: str, max_iters: int = 4):
-    """The tiny synthetic DIM config shrunk further for tests."""
+def tiny_dim_cfg(data_root: str, work_dir: str, max_iters: int = 4,
+                 config: str = 'configs/dim/dim_tiny_synthetic.py',
+                 checkpoint_interval: int = 2):
+    """A tiny synthetic DIM config (``config``, relative to the repo) shrunk further for
+    tests: 4-channel-wide network, batch 2, ``max_iters`` iterations."""
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/dim/dim_tiny_synthetic.py'))
+    cfg = Config.fromfile(osp.join(ROOT, config))
     cfg.work_dir = work_dir
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
@@ -45,11 +48,22 @@ def tiny_dim_cfg(data_root: str, work_dir: str, max_iters: int = 4):
     cfg.model.backbone.decoder.base_channels = 4
     cfg.train_cfg.max_iters = max_iters
     cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2, by_epoch=False,
-                                        save_last=True)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=checkpoint_interval,
+                                        by_epoch=False, save_last=True)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_level = 'WARNING'
     return cfg
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: tiny networks on a shared 2-core machine run several times
+    slower with two (thread contention), not faster."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

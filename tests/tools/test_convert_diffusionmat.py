@@ -31,13 +31,7 @@ PRIOR_PARAMS, CORRECTOR_PARAMS, ENCODER_PARAMS = 4_341_633, 3_884_673, 41_383_04
 
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread: tiny networks run several times slower with two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 def original_unet(in_ch, ch, ch_mult, num_res_blocks=1, T=1000, with_time=True, make=torch.randn):
     """Keys and shapes of model.py::UNet (with_time) / model_wo_t.py::UNet_wo_T."""

@@ -15,13 +15,7 @@ CONFIGS = osp.join(ROOT, 'configs/diffusionmat')
 
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread: tiny networks run several times slower with two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 def run(args, check=True):
     # one thread: these networks are too small to gain from two, and the machine is shared

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 
 from mattebox.registry import DATASETS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_dim_cfg
 from tests.tools.test_train_test import run
 
 ONLINE_CFG = osp.join(ROOT, 'configs/dim/dim_tiny_synthetic_online-merge.py')
@@ -17,18 +17,9 @@ ONLINE_CFG = osp.join(ROOT, 'configs/dim/dim_tiny_synthetic_online-merge.py')
 
 def tiny_online_cfg(data_root: str, work_dir: str, max_iters: int = 3) -> Config:
     """The tiny synthetic online-merge config, shrunk as tests/conftest.tiny_dim_cfg."""
-    cfg = Config.fromfile(ONLINE_CFG)
-    cfg.work_dir = work_dir
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = 2
-    cfg.model.backbone.encoder.base_channels = 4
-    cfg.model.backbone.decoder.base_channels = 4
-    cfg.train_cfg.max_iters = max_iters
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=max_iters,
-                                        by_epoch=False, save_last=True)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg = tiny_dim_cfg(data_root, work_dir, max_iters, config=osp.relpath(ONLINE_CFG, ROOT),
+                       checkpoint_interval=max_iters)
+    cfg.log_level = 'INFO'
     return cfg
 
 
