@@ -37,8 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_inputs(size: int) -> torch.Tensor:
-    """1 x 4 x size x size: a normalised random image and a ring-shaped unknown region."""
+def make_inputs(size: int) -> dict:
+    """A batch of one size x size image (normalised, random) and a trimap with a
+    ring-shaped unknown region."""
     g = torch.Generator().manual_seed(0)
     image = torch.randn(1, 3, size, size, generator=g)
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing='ij')
@@ -46,7 +47,7 @@ def make_inputs(size: int) -> torch.Tensor:
     trimap = torch.full((1, 1, size, size), 128 / 255)
     trimap[0, 0][radius < 0.25] = 1.0
     trimap[0, 0][radius > 0.35] = 0.0
-    return torch.cat([image, trimap], dim=1)
+    return dict(image=image, trimap=trimap)
 
 
 class PartTimer:
@@ -82,9 +83,9 @@ def main(argv=None) -> None:
     cfg.model.test_cfg.update(t_start=args.t_start, num_steps=args.steps, seed=0)
     model = MODELS.build(cfg.model).eval()
     inputs = make_inputs(args.size)
-    padded, (top, left) = model.pad_inputs(inputs)
+    padded, state = model.test_resize.apply(inputs)
     print(f'DiffusionMat inference, {args.size}x{args.size} (padded to '
-          f'{padded.shape[-2]}x{padded.shape[-1]}), t_start={args.t_start}, '
+          f'{padded["image"].shape[-2]}x{padded["image"].shape[-1]}), t_start={args.t_start}, '
           f'{args.steps} steps, {args.threads} threads, torch {torch.__version__}, '
           f'{args.repeats} repeat(s)', flush=True)
 
@@ -92,7 +93,7 @@ def main(argv=None) -> None:
     with torch.no_grad():
         for _ in range(args.repeats):
             start = time.perf_counter()
-            model.encoder(padded[:, :3])
+            model.encoder(padded['image'])
             baseline.append(time.perf_counter() - start)
             print(f'  baseline (encoder alone): {baseline[-1]:.2f} s', flush=True)
 
@@ -101,8 +102,8 @@ def main(argv=None) -> None:
         for _ in range(args.repeats):
             timer.calls.clear()
             start = time.perf_counter()
-            padded, _ = model.pad_inputs(inputs)
-            alpha = model.sample(padded)[..., top:top + args.size, left:left + args.size]
+            padded, state = model.test_resize.apply(inputs)
+            alpha = model.test_resize.undo(model.sample(padded), state)
             totals.append(time.perf_counter() - start)
             assert alpha.shape[-2:] == (args.size, args.size)
             prior = [t for name, t in timer.calls if name == 'prior']

@@ -76,10 +76,11 @@ class BareStep:
         batch = self.model.data_preprocessor(
             {'inputs': [sample['inputs']], 'data_samples': [sample['data_samples'].new()]},
             True)
-        self.x = batch['inputs']
+        inputs = batch['inputs']
+        self.x = torch.cat([inputs['image'], inputs['trimap']], dim=1)
         ds = batch['data_samples'][0]
         self.gt = [t[None] for t in (ds.gt_alpha, ds.gt_fg, ds.gt_bg, ds.gt_merged)]
-        self.weight = ((self.x[:, 3:4] - 128 / 255).abs() < 1e-3).float()
+        self.weight = ((inputs['trimap'] - 128 / 255).abs() < 1e-3).float()
 
     def __call__(self) -> None:
         gt_alpha, fg, bg, merged = self.gt

@@ -82,12 +82,18 @@ def main(argv=None) -> dict:
     from mmengine.dist import is_main_process
     from mmengine.runner import Runner
     from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    from mattebox.engine.launch import teardown_distributed
+    done = False
     try:
         runner = Runner.from_cfg(cfg)
         metrics = runner.test()
+        main_process = is_main_process()  # before the process group is gone
+        done = True
     except (CorruptCheckpointError, UnsafeCheckpointError) as e:
         raise SystemExit(f'error: {e}')
-    if is_main_process():
+    finally:
+        teardown_distributed(barrier=done)
+    if main_process:
         print(format_table(metrics), flush=True)
         if args.out:
             write_json_atomic(metrics, args.out)

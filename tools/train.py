@@ -66,11 +66,16 @@ def main(argv=None) -> None:
     setup_distributed(cfg, args.launcher)
     from mmengine.runner import Runner
     from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    runner = Runner.from_cfg(cfg)
+    from mattebox.engine.launch import teardown_distributed
+    done = False
     try:
+        runner = Runner.from_cfg(cfg)
         runner.train()
+        done = True
     except (CorruptCheckpointError, UnsafeCheckpointError) as e:
         raise SystemExit(f'error: {e}')
+    finally:
+        teardown_distributed(barrier=done)
 
 
 if __name__ == '__main__':

@@ -30,17 +30,16 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        proc_trimap='rescale_to_zero_one',
-        trimap_required=False,  # the training pipeline makes no trimap
     ),
     prior=dict(type='PixelUNet', in_channels=1, ch=64, ch_mult=(1, 1, 2, 2),
                num_res_blocks=1, attn=(), dropout=0.1, num_timesteps=1000),
     schedule=dict(type='NoiseSchedule', num_train_timesteps=1000, beta_schedule='linear',
                   beta_start=1e-4, beta_end=0.02),
     loss_eps=dict(type='MSELoss'),
-    test_cfg=dict(source='alpha', t_start=250, num_steps=5,
-                  start_noise_at_previous_level=True, seed=0, resize_method='pad',
-                  resize_mode='reflect', size_divisor=32),
+    test_cfg=dict(source='mask', t_start=250, num_steps=5,
+                  start_noise_at_previous_level=True, seed=0,
+                  resize=dict(type='PadToMultiple', divisor=32, position='bottom_right',
+                              mode='reflect')),
 )
 
 # Only the alpha is used; PackMattingInputs needs the merged image, so it is loaded too.
@@ -54,7 +53,20 @@ train_pipeline = [
          keep_ratio=False),
     dict(type='PackMattingInputs'),
 ]
+# Testing: the ground-truth alpha, as the 'mask' guidance, is noised and denoised.
+test_pipeline = [
+    dict(type='LoadImageFromFile', key='alpha', color_type='grayscale',
+         save_original_img=True),
+    dict(type='LoadImageFromFile', key='trimap', color_type='grayscale',
+         save_original_img=True),
+    dict(type='LoadImageFromFile', key='merged'),
+    dict(type='GenerateMaskPrompt', threshold_range=None, operations=()),
+    dict(type='PackMattingInputs'),
+]
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=50_000)
 val_cfg = dict(type='ValLoop')

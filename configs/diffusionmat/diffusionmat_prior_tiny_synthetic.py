@@ -4,9 +4,9 @@
 #   python tools/train.py configs/diffusionmat/diffusionmat_prior_tiny_synthetic.py
 #   python tools/test.py configs/diffusionmat/diffusionmat_prior_tiny_synthetic.py \
 #       work_dirs/diffusionmat_prior_tiny_synthetic/iter_1000.pth
-# tools/test.py noises each test alpha to level 250 and denoises it in 5 DDIM steps
-# with the prior alone (AlphaDDPM test_cfg.source='alpha'), so the printed SAD/MSE/Grad/
-# Conn say how well the prior knows what a matte looks like.
+# tools/test.py noises each test alpha (given to the model as the 'mask' guidance) to
+# level 250 and denoises it in 5 DDIM steps with the prior alone, so the printed
+# SAD/MSE/Grad/Conn say how well the prior knows what a matte looks like.
 _base_ = ['../_base_/datasets/synthetic.py', '../_base_/default_runtime.py']
 
 experiment_name = 'diffusionmat_prior_tiny_synthetic'
@@ -24,16 +24,15 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        proc_trimap='rescale_to_zero_one',
-        trimap_required=False,  # the training pipeline makes no trimap
     ),
     prior=prior,
     schedule=dict(type='NoiseSchedule', num_train_timesteps=1000, beta_schedule='linear',
                   beta_start=1e-4, beta_end=0.02),
     loss_eps=dict(type='MSELoss'),
-    test_cfg=dict(source='alpha', t_start=250, num_steps=5,
+    test_cfg=dict(source='mask', t_start=250, num_steps=5,
                   start_noise_at_previous_level=True, seed=0,
-                  resize_method='pad', resize_mode='reflect', size_divisor=32),
+                  resize=dict(type='PadToMultiple', divisor=32, position='bottom_right',
+                              mode='reflect')),
 )
 
 # Only the alpha is used; PackMattingInputs needs the merged image, so it is loaded too.
@@ -47,7 +46,20 @@ train_pipeline = [
          keep_ratio=False),
     dict(type='PackMattingInputs'),
 ]
+# Testing: the ground-truth alpha, as the 'mask' guidance, is noised and denoised.
+test_pipeline = [
+    dict(type='LoadImageFromFile', key='alpha', color_type='grayscale',
+         save_original_img=True),
+    dict(type='LoadImageFromFile', key='trimap', color_type='grayscale',
+         save_original_img=True),
+    dict(type='LoadImageFromFile', key='merged'),
+    dict(type='GenerateMaskPrompt', threshold_range=None, operations=()),
+    dict(type='PackMattingInputs'),
+]
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=100_000)
 val_cfg = dict(type='ValLoop')

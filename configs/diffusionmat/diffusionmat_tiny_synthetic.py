@@ -21,7 +21,6 @@ model = dict(
         mean=[123.675, 116.28, 103.53],  # ImageNet mean/std of RGB, as the original
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        proc_trimap='rescale_to_zero_one',
     ),
     # must equal the prior of diffusionmat_prior_tiny_synthetic.py
     prior=dict(type='PixelUNet', in_channels=1, ch=32, ch_mult=(1, 2), num_res_blocks=1,
@@ -41,9 +40,10 @@ model = dict(
     loss_comp=dict(type='L1Loss', loss_weight=1.0),
     train_cfg=dict(t_start=250, num_steps=5, accumulate_steps=False,
                    loss_normalisation='image'),
-    test_cfg=dict(t_start=250, num_steps=5, pad_rule='top_left', extra_pad=32,
-                  start_noise_at_previous_level=True, seed=0, resize_method='pad',
-                  resize_mode='reflect', size_divisor=32),
+    test_cfg=dict(t_start=250, num_steps=5, start_noise_at_previous_level=True, seed=0,
+                  # the original's padding: reflect, top/left, to a multiple of 32 plus 32
+                  resize=dict(type='PadToMultiple', divisor=32, position='top_left',
+                              extra=32, mode='reflect')),
 )
 
 train_pipeline = [

@@ -12,7 +12,6 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        proc_trimap='rescale_to_zero_one',
     ),
     backbone=dict(
         type='SimpleEncoderDecoder',
@@ -23,7 +22,9 @@ model = dict(
     loss_alpha=dict(type='CharbonnierLoss', loss_weight=0.5),
     loss_comp=dict(type='CharbonnierCompLoss', loss_weight=0.5),
     train_cfg=dict(train_backbone=True, train_refiner=False),
-    test_cfg=dict(refine=False, resize_method='pad', resize_mode='reflect', size_divisor=32),
+    test_cfg=dict(refine=False,
+                  resize=dict(type='PadToMultiple', divisor=32, position='bottom_right',
+                              mode='reflect')),
 )
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1_000_000, val_interval=40_000)

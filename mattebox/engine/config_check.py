@@ -106,6 +106,28 @@ def _check_types(cfg: dict) -> List[str]:
     return errors
 
 
+def file_arguments(model_cfg: dict) -> Iterator[Tuple[str, str, Any]]:
+    """``(config key, argument, value)`` of every local-file argument in a model config.
+
+    A component declares its file arguments in a ``FILE_ARGUMENTS`` class attribute
+    (e.g. ``VGG16.FILE_ARGUMENTS = ('pretrained',)``); mmengine's ``Pretrained``
+    initialiser (``init_cfg=dict(type='Pretrained', checkpoint=...)``) names its file
+    ``checkpoint``. Nothing here lists a family's keys: a new family declares its own.
+    """
+    for key, d in _walk(model_cfg, 'model'):
+        t = d.get('type')
+        if not isinstance(t, str):
+            continue
+        if t == 'Pretrained':
+            names: Tuple[str, ...] = ('checkpoint', )
+        else:
+            cls = R.MODELS.get(t)
+            names = tuple(getattr(cls, 'FILE_ARGUMENTS', ())) if cls is not None else ()
+        for name in names:
+            if name in d:
+                yield key, name, d[name]
+
+
 def _check_files(cfg: dict, loaders: List[str], check_load_from: bool) -> List[str]:
     errors = []
     for loader in loaders:
@@ -123,12 +145,10 @@ def _check_files(cfg: dict, loaders: List[str], check_load_from: bool) -> List[s
             path = ann if osp.isabs(ann) else osp.join(root, ann)
             if not osp.isfile(path):
                 errors.append(f'{loader}.dataset.ann_file: file not found: {path}')
-    for key, d in _walk(cfg.get('model', {}), 'model'):
-        for name in ('pretrained', 'checkpoint', 'pretrained_path', 'prior_checkpoint'):
-            value = d.get(name)
-            if isinstance(value, str) and value and not osp.exists(value):
-                errors.append(f'{key}.{name}: file not found: {value} (weights are never '
-                              'downloaded; give a local file)')
+    for key, name, value in file_arguments(cfg.get('model', {})):
+        if isinstance(value, str) and value and not osp.exists(value):
+            errors.append(f'{key}.{name}: file not found: {value} (weights are never '
+                          'downloaded; give a local file)')
     load_from = cfg.get('load_from')
     if check_load_from and load_from and not osp.isfile(load_from):
         errors.append(f'load_from: checkpoint not found: {load_from}')

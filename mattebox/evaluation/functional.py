@@ -70,6 +70,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from mattebox.guidance import unknown_region
+
 __all__ = ['sad', 'mse', 'mad', 'gradient_error', 'connectivity_error',
            'gaussian_derivative_kernels', 'REGIONS', 'CONVENTIONS', 'UNKNOWN_VALUE',
            'TRIMAP_VALUES']
@@ -174,7 +176,7 @@ class _Matte:
         return self.pred.shape
 
     def unknown(self) -> np.ndarray:
-        return self.trimap == UNKNOWN_VALUE
+        return unknown_region(self.trimap)  # == 128 on the validated 0/128/255 trimap
 
     def selection(self) -> Optional[np.ndarray]:
         """Boolean mask of the pixels summed over, or ``None`` for every pixel."""

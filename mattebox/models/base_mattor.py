@@ -1,134 +1,138 @@
-"""The one forward contract of every matting model."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+"""The one forward contract of every matting model, and the one test path."""
+import copy
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModel
 
+from mattebox.guidance import GuidanceSpec, decode_trimap, trimap_regions
+from mattebox.registry import MODELS
 from mattebox.structures import MattingDataSample
 
-RESIZE_METHODS = ('pad', 'interp')
-# trimap value of each label 0 (bg), 1 (unknown), 2 (fg)
-TRIMAP_LEVELS = torch.tensor([0.0, 128.0, 255.0])
+from .test_resize import TestResize
 
+#: test_cfg keys of earlier versions, replaced by ``test_cfg.resize``.
+LEGACY_TEST_KEYS = ('resize_method', 'resize_mode', 'size_divisor', 'pad_rule', 'extra_pad')
+DEFAULT_RESIZE = dict(type='PadToMultiple', divisor=32, position='bottom_right',
+                      mode='reflect')
 
-def pad_to_multiple(x: torch.Tensor, divisor: int, mode: str = 'reflect') -> torch.Tensor:
-    """Pad an N x C x H x W tensor at the bottom/right to multiples of ``divisor``.
-
-    ``'reflect'`` needs the padding to be smaller than the side; for smaller inputs it
-    falls back to ``'replicate'`` (MMagic would fail there).
-    """
-    h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % divisor, (-w) % divisor
-    if pad_h == 0 and pad_w == 0:
-        return x
-    if mode == 'reflect' and (pad_h >= h or pad_w >= w):
-        mode = 'replicate'
-    if mode == 'constant':
-        return F.pad(x, (0, pad_w, 0, pad_h), mode='constant', value=0.0)
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def unknown_mask(trimap: torch.Tensor, unknown_value: float = 128 / 255) -> torch.Tensor:
-    """N x 1 x H x W float mask of the unknown region of a trimap.
-
-    ``trimap`` is either one channel holding ``unknown_value`` in the unknown region
-    (compared with a tolerance, so 0-1 and 0-255 trimaps both work when the value
-    matches their scale) or three one-hot channels (bg, unknown, fg).
-    """
-    if trimap.shape[1] == 3:
-        return trimap[:, 1:2].float()
-    if trimap.shape[1] != 1:
-        raise ValueError(f'trimap must have 1 or 3 channels, got shape {tuple(trimap.shape)}')
-    return ((trimap - unknown_value).abs() < 1e-3).float()
+Batch = Dict[str, Union[torch.Tensor, list]]
 
 
 class BaseMattor(BaseModel):
     """Base of every matting model: ``forward(inputs, data_samples, mode)``.
 
+    ``inputs`` is the batch the data preprocessor makes: a dict with the normalised
+    ``image`` and every guidance field the samples carry (``trimap``, ``mask``,
+    ``points``, ``boxes``, ``text``, ``transparent``; see :mod:`mattebox.structures`).
+    A family declares the guidance it takes in :attr:`guidance_spec`; a batch without
+    it fails with a :class:`~mattebox.guidance.MissingGuidanceError` saying how to
+    provide it.
+
     - ``'loss'``: ``_forward_train(inputs, data_samples)`` returns a dict of losses.
-    - ``'predict'``: pads (or interpolates) the batch to ``test_cfg.size_divisor``, runs
-      ``_forward_test`` (N x 1 x H x W alpha in [0, 1]), undoes the padding/resizing,
-      resizes to the sample's ``ori_shape`` if the pipeline resized it, clamps the
-      known regions of the trimap (``ori_trimap``, else ``trimap``) to 0 / 1 and stores
-      ``pred_alpha`` (uint8 H x W) in each data sample.
+    - ``'predict'``: the one test path: ``test_cfg.resize`` (a
+      :mod:`~mattebox.models.test_resize` piece: padding or resizing, with the points
+      and boxes moved along) is applied to the batch, ``_forward_test(inputs)`` returns
+      an N x 1 x H x W alpha in [0, 1], the resize is undone, each alpha is cropped to
+      its sample's ``img_shape``, resized to its ``ori_shape`` if the pipeline resized
+      it, its known trimap regions (``ori_trimap``, else ``trimap``) are set to 0 / 1
+      (``test_cfg.clamp_known``) and it is stored as ``pred_alpha`` (uint8 H x W).
+      No family overrides this.
     - ``'tensor'``: ``_forward(inputs)``, the raw network output.
 
     Args:
         data_preprocessor: config of the data preprocessor.
         train_cfg: training options of the model family.
-        test_cfg: ``resize_method`` (``'pad'`` or ``'interp'``), ``resize_mode``
-            (padding mode, e.g. ``'reflect'``, or interpolation mode, e.g.
-            ``'bilinear'``), ``size_divisor`` (default 32), ``clamp_known`` (default
-            True), plus family options.
+        test_cfg: ``resize`` (config of the test-time resize piece; default
+            ``PadToMultiple(divisor=32, position='bottom_right', mode='reflect')``),
+            ``clamp_known`` (default True), plus family options.
         init_cfg: mmengine init config.
     """
+
+    #: The guidance the model takes at test time (and, unless
+    #: :attr:`train_guidance_spec` says otherwise, in training).
+    guidance_spec = GuidanceSpec()
+    #: The guidance a training batch must have; None: :attr:`guidance_spec`.
+    train_guidance_spec: Optional[GuidanceSpec] = None
+    #: Constructor arguments that name local files (weights); the start-up config check
+    #: reports a missing one with its config key.
+    FILE_ARGUMENTS: Tuple[str, ...] = ()
 
     def __init__(self, data_preprocessor: Optional[dict] = None,
                  train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.train_cfg = ConfigDict(train_cfg or {})
-        test_cfg = {**dict(resize_method='pad', resize_mode='reflect', size_divisor=32,
-                           clamp_known=True), **(test_cfg or {})}
-        if test_cfg['resize_method'] not in RESIZE_METHODS:
-            raise ValueError(f"test_cfg.resize_method must be one of {RESIZE_METHODS}, got "
-                             f"{test_cfg['resize_method']!r}")
+        test_cfg = dict(test_cfg or {})
+        legacy = [k for k in LEGACY_TEST_KEYS if k in test_cfg]
+        if legacy:
+            raise ValueError(
+                f'{type(self).__name__}: test_cfg keys {legacy} were replaced by '
+                "test_cfg.resize, e.g. resize=dict(type='PadToMultiple', divisor=32, "
+                "position='bottom_right', mode='reflect') (pad_rule='top_left' and "
+                "extra_pad=32: position='top_left', extra=32; resize_method='interp': "
+                "type='ResizeToMultiple', mode='bilinear')")
+        test_cfg = {**dict(resize=DEFAULT_RESIZE, clamp_known=True), **test_cfg}
         self.test_cfg = ConfigDict(test_cfg)
+        resize = test_cfg['resize']
+        self.test_resize: TestResize = resize if isinstance(resize, TestResize) else \
+            MODELS.build(copy.deepcopy(dict(resize)))
 
     # -- to be implemented by each family ---------------------------------------------
-    def _forward(self, inputs: torch.Tensor):
+    def _forward(self, inputs: Batch):
         raise NotImplementedError
 
-    def _forward_train(self, inputs: torch.Tensor,
+    def _forward_train(self, inputs: Batch,
                        data_samples: Sequence[MattingDataSample]) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def _forward_test(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _forward_test(self, inputs: Batch) -> torch.Tensor:
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------
-    def forward(self, inputs: torch.Tensor,
-                data_samples: Optional[List[MattingDataSample]] = None,
+    def check_guidance(self, inputs: Batch, mode: str) -> None:
+        """Fail with a clear message when ``inputs`` lacks the guidance of ``mode``."""
+        if not isinstance(inputs, Mapping) or 'image' not in inputs:
+            raise TypeError(
+                f'{type(self).__name__}: inputs must be the batch dict that the data '
+                "preprocessor makes ({'image': N x 3 x H x W, 'trimap': ..., ...}), got "
+                f'{type(inputs).__name__}; run model.data_preprocessor(data) first')
+        spec = self.train_guidance_spec if mode == 'loss' else None
+        (spec or self.guidance_spec).check(inputs.keys(), type(self).__name__)
+
+    def forward(self, inputs: Batch, data_samples: Optional[List[MattingDataSample]] = None,
                 mode: str = 'tensor') -> Union[Dict[str, torch.Tensor], list, tuple,
                                                torch.Tensor]:
+        if mode not in ('loss', 'predict', 'tensor'):
+            raise ValueError(f"forward mode must be 'loss', 'predict' or 'tensor', got "
+                             f'{mode!r}')
+        self.check_guidance(inputs, mode)
         if mode == 'loss':
             return self._forward_train(inputs, data_samples)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._forward(inputs)
-        raise ValueError(f"forward mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        return self._forward(inputs)
 
-    def resize_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Pad or interpolate the batch so that H and W are multiples of the divisor."""
-        divisor = int(self.test_cfg.size_divisor)
-        if self.test_cfg.resize_method == 'pad':
-            return pad_to_multiple(inputs, divisor, self.test_cfg.resize_mode)
-        h, w = inputs.shape[-2:]
-        size = (max(divisor, h - h % divisor), max(divisor, w - w % divisor))
-        if size == (h, w):
-            return inputs
-        images = F.interpolate(inputs[:, :3], size=size, mode=self.test_cfg.resize_mode)
-        extra = F.interpolate(inputs[:, 3:], size=size, mode='nearest')
-        return torch.cat([images, extra], dim=1)
+    def predict_alphas(self, inputs: Batch,
+                       data_samples: Sequence[MattingDataSample]) -> List[torch.Tensor]:
+        """The test path up to float alphas: one float32 H x W tensor in [0, 1] per
+        sample, at its ``ori_shape``, known regions clamped (see the class docstring)."""
+        resized, state = self.test_resize.apply(inputs)
+        pred = self.test_resize.undo(self._forward_test(resized), state)
+        return [self.postprocess(alpha, sample) for alpha, sample in zip(pred, data_samples)]
 
-    def predict(self, inputs: torch.Tensor,
+    def predict(self, inputs: Batch,
                 data_samples: List[MattingDataSample]) -> List[MattingDataSample]:
-        """Predict alpha mattes at the original resolution (see the class docstring)."""
-        h, w = inputs.shape[-2:]
-        pred = self._forward_test(self.resize_inputs(inputs))
-        if self.test_cfg.resize_method == 'pad':
-            pred = pred[..., :h, :w]
-        elif pred.shape[-2:] != (h, w):
-            pred = F.interpolate(pred, size=(h, w), mode=self.test_cfg.resize_mode)
-        for alpha, sample in zip(pred, data_samples):
-            sample.set_data({'pred_alpha': self.postprocess(alpha, sample)})
+        """Store ``pred_alpha`` (uint8 H x W at the original resolution) in each sample."""
+        for alpha, sample in zip(self.predict_alphas(inputs, data_samples), data_samples):
+            sample.set_data({'pred_alpha': (alpha * 255).round().to(torch.uint8)})
         return data_samples
 
     def postprocess(self, alpha: torch.Tensor, sample: MattingDataSample) -> torch.Tensor:
-        """1 x H x W alpha of a padded batch -> uint8 H x W at the sample's ori_shape."""
+        """1 x H x W alpha of the batch -> float32 H x W at the sample's ori_shape, in
+        [0, 1], known trimap regions set to 0 / 1 when ``test_cfg.clamp_known``."""
         img_h, img_w = sample.metainfo.get('img_shape', alpha.shape[-2:])
         alpha = alpha[:, :img_h, :img_w].float()
         ori_shape: Tuple[int, int] = tuple(sample.metainfo.get('ori_shape', (img_h, img_w)))
@@ -137,34 +141,28 @@ class BaseMattor(BaseModel):
                                   align_corners=False)[0]
         alpha = alpha[0].clamp(0, 1)
         if self.test_cfg.clamp_known:
-            trimap = self._trimap_at(sample, ori_shape)
+            trimap = self.trimap_at(sample, ori_shape)
             if trimap is not None:
-                trimap = trimap.to(alpha.device)
-                alpha = alpha.clone()
-                alpha[trimap == 255] = 1
-                alpha[trimap == 0] = 0
-        return (alpha * 255).round().to(torch.uint8)
+                background, _, foreground = trimap_regions(trimap.to(alpha.device))
+                alpha = alpha.masked_fill(foreground, 1.0).masked_fill(background, 0.0)
+        return alpha
 
     @staticmethod
-    def _trimap_at(sample: MattingDataSample, shape: Tuple[int, int]) -> Optional[torch.Tensor]:
-        """The sample's trimap as 0 / 128 / 255 at ``shape``, or None if it has none.
+    def trimap_at(sample: MattingDataSample, shape: Tuple[int, int]) -> Optional[torch.Tensor]:
+        """The sample's trimap as uint8 0 / 128 / 255 at ``shape``, or None without one.
 
         ``ori_trimap`` (as on disk) is preferred; otherwise the packed ``trimap`` is
-        decoded: one-hot (3 x H x W: bg, unknown, fg) or labels (metainfo
-        ``format_trimap == 'label'``: 0 / 1 / 2) become 0 / 128 / 255 again.
+        decoded (one-hot or labels after ``FormatTrimap``) and resized (nearest).
         """
         if 'ori_trimap' in sample:
-            trimap = torch.as_tensor(sample.ori_trimap).to(torch.float32)
+            trimap = torch.as_tensor(sample.ori_trimap)
         elif 'trimap' in sample:
-            packed = sample.trimap.to(torch.float32)
-            if packed.shape[0] == 3:
-                trimap = TRIMAP_LEVELS.to(packed.device)[packed.argmax(0)]
-            elif sample.metainfo.get('format_trimap') == 'label':
-                trimap = TRIMAP_LEVELS.to(packed.device)[packed[0].round().long().clamp(0, 2)]
-            else:
-                trimap = packed[0]
+            packed = sample.trimap.detach().cpu().numpy()
+            trimap = torch.from_numpy(decode_trimap(
+                packed, sample.metainfo.get('format_trimap'), channels_first=True))
         else:
             return None
         if tuple(trimap.shape) != tuple(shape):
-            trimap = F.interpolate(trimap[None, None], size=shape, mode='nearest')[0, 0]
+            trimap = F.interpolate(trimap[None, None].float(), size=shape,
+                                   mode='nearest')[0, 0]
         return trimap.to(torch.uint8)

@@ -786,14 +786,20 @@ def test_online_merge_pipeline_packs_a_consistent_composite(tmp_path):
 
 
 def test_pack_keeps_generated_masks():
-    """GenerateSeg / GenerateSoftSeg outputs reach the data sample (never dropped)."""
+    """GenerateSeg / GenerateSoftSeg outputs reach the data sample as the ``mask``
+    guidance: ``mask`` first, else ``soft_seg`` (made from seg), else ``seg``."""
     from mattebox.datasets.transforms import PackMattingInputs
     seg = np.zeros((6, 8), np.uint8)
     seg[2:4] = 255
     soft = (seg // 2).astype(np.uint8)
-    out = PackMattingInputs().transform(
-        dict(merged=np.zeros((6, 8, 3), np.uint8), seg=seg, soft_seg=soft))
-    sample = out['data_samples']
-    assert sample.seg.shape == (1, 6, 8) and sample.seg.dtype == torch.uint8
-    assert sample.seg[0].numpy().tolist() == seg.tolist()
-    assert float(sample.soft_seg.max()) == 127.0
+    merged = np.zeros((6, 8, 3), np.uint8)
+    sample = PackMattingInputs().transform(dict(merged=merged, seg=seg))['data_samples']
+    assert sample.mask.shape == (1, 6, 8) and sample.mask.dtype == torch.uint8
+    assert sample.mask[0].numpy().tolist() == seg.tolist()
+    sample = PackMattingInputs().transform(dict(merged=merged, seg=seg,
+                                                soft_seg=soft))['data_samples']
+    assert float(sample.mask.max()) == 127.0
+    sample = PackMattingInputs().transform(dict(merged=merged, seg=seg, soft_seg=soft,
+                                                mask=seg // 5))['data_samples']
+    assert float(sample.mask.max()) == 51.0
+    assert 'seg' not in sample and 'soft_seg' not in sample

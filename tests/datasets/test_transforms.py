@@ -623,12 +623,14 @@ def test_train_pipeline_on_synthetic(synthetic_root, dataset_cfg):
 
 @pytest.mark.parametrize('trimap', [False, True])
 def test_random_unknown_pixel_matches_nonzero_draw(trimap):
-    """The fast sampler picks exactly the pixel that np.nonzero + randint would."""
+    """The fast sampler picks exactly the pixel that np.nonzero + randint would, with the
+    official definitions of unknown: trimap == 128, 0 < alpha < 255."""
     from mattebox.datasets.transforms.geometry import random_unknown_pixel
     rng = np.random.default_rng(0)
+    values = [0, 128, 255] if trimap else [0, 1, 128, 200, 255]
     for case in range(200):
         h, w = rng.integers(1, 40, size=2)
-        src = rng.choice([0, 1, 128, 200, 255], size=(h, w)).astype(np.uint8)
+        src = rng.choice(values, size=(h, w)).astype(np.uint8)
         unknown = (src == 128) if trimap else ((src > 0) & (src < 255))
         for as_float in (False, True):
             arr = src.astype(np.float32) if as_float else src

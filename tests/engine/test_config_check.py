@@ -42,10 +42,39 @@ def test_resume_without_checkpoint_does_not_need_load_from(tiny_cfg):
         check_config(tiny_cfg, 'train')
 
 
-def test_missing_prior_checkpoint_is_reported(tiny_cfg, tmp_path):
-    tiny_cfg.model.prior_checkpoint = str(tmp_path / 'prior.pth')
+def test_missing_prior_checkpoint_is_reported(synthetic_root, tmp_path):
+    from mmengine.config import Config
+    from tests.conftest import ROOT
+    cfg = Config.fromfile(f'{ROOT}/configs/diffusionmat/diffusionmat_tiny_synthetic.py')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = synthetic_root
+    cfg.model.prior_checkpoint = str(tmp_path / 'prior.pth')
     with pytest.raises(ConfigError, match=r'model.prior_checkpoint: file not found'):
+        check_config(cfg, 'train')
+
+
+def test_components_declare_their_file_arguments(tiny_cfg, tmp_path):
+    """A new component's file arguments are checked because it declares them: nothing in
+    the checker lists a family's keys."""
+    from mattebox.engine.config_check import file_arguments
+    from mattebox.models.backbones.vgg import VGG16
+    from mattebox.registry import MODELS
+
+    @MODELS.register_module(force=True)
+    class _WeightsHead(VGG16):
+        FILE_ARGUMENTS = ('weights_file', )
+
+    tiny_cfg.model.backbone.encoder.type = '_WeightsHead'
+    tiny_cfg.model.backbone.encoder.weights_file = str(tmp_path / 'head.pth')
+    tiny_cfg.model.init_cfg = dict(type='Pretrained', checkpoint=str(tmp_path / 'init.pth'))
+    found = {(k, n) for k, n, _ in file_arguments(tiny_cfg.model.to_dict())}
+    assert found == {('model.backbone.encoder', 'weights_file'),
+                     ('model.init_cfg', 'checkpoint')}
+    with pytest.raises(ConfigError) as info:
         check_config(tiny_cfg, 'train')
+    assert 'model.backbone.encoder.weights_file: file not found' in str(info.value)
+    assert 'model.init_cfg.checkpoint: file not found' in str(info.value)
+    MODELS._module_dict.pop('_WeightsHead')
 
 
 def test_mode_is_validated(tiny_cfg):

@@ -16,7 +16,7 @@ def build_dim(refiner=False, base=4, **train_cfg):
                       decoder=dict(type='PlainDecoder', base_channels=base)),
         loss_alpha=dict(type='CharbonnierLoss', loss_weight=0.5),
         loss_comp=dict(type='CharbonnierCompLoss', loss_weight=0.5),
-        test_cfg=dict(resize_method='pad', resize_mode='reflect', size_divisor=32))
+        test_cfg=dict(resize=dict(type='PadToMultiple', divisor=32, mode='reflect')))
     if refiner:
         cfg.update(refiner=dict(type='PlainRefiner', conv_channels=8),
                    loss_refine=dict(type='CharbonnierLoss'))
@@ -55,7 +55,9 @@ def test_predict_odd_size_pads_and_restores():
     data = model.data_preprocessor({'inputs': [make_sample(50, 70)['inputs']],
                                     'data_samples': [make_sample(50, 70)['data_samples']]})
     with torch.no_grad():
-        raw, _ = model(model.resize_inputs(data['inputs']), mode='tensor')
+        padded, _ = model.test_resize.apply(data['inputs'])
+        assert padded['image'].shape[-2:] == padded['trimap'].shape[-2:] == (64, 96)
+        raw, _ = model(padded, mode='tensor')
         out = model(data['inputs'], data['data_samples'], mode='predict')
     pred = out[0].pred_alpha
     assert pred.shape == (50, 70) and pred.dtype == torch.uint8
@@ -68,17 +70,19 @@ def test_predict_odd_size_pads_and_restores():
 
 def test_predict_interp_restores_original_size():
     model = build_dim().eval()
-    model.test_cfg.resize_method, model.test_cfg.resize_mode = 'interp', 'bilinear'
+    model.test_resize = MODELS.build(dict(type='ResizeToMultiple', divisor=32, mode='bilinear'))
     s = make_sample(50, 70)
     data = model.data_preprocessor({'inputs': [s['inputs']], 'data_samples': [s['data_samples']]})
-    assert model.resize_inputs(data['inputs']).shape[-2:] == (32, 64)
+    resized, _ = model.test_resize.apply(data['inputs'])
+    assert resized['image'].shape[-2:] == resized['trimap'].shape[-2:] == (32, 64)
+    assert len(resized['trimap'].unique()) == 3  # nearest keeps bg / unknown / fg only
     with torch.no_grad():
         out = model(data['inputs'], data['data_samples'], mode='predict')
     assert out[0].pred_alpha.shape == (50, 70)
 
 
 def test_tensor_mode_returns_alpha_and_refine():
-    x = torch.randn(2, 4, 64, 96)
+    x = dict(image=torch.randn(2, 3, 64, 96), trimap=torch.rand(2, 1, 64, 96))
     alpha, refine = build_dim()(x, mode='tensor')
     assert alpha.shape == (2, 1, 64, 96) and refine is None
     assert 0 <= alpha.min() and alpha.max() <= 1
@@ -128,41 +132,60 @@ def test_dim_config_errors():
     with pytest.raises(ValueError, match='need a refiner'):
         build_dim(train_refiner=True)
     with pytest.raises(ValueError, match='forward mode'):
-        build_dim()(torch.zeros(1, 4, 32, 32), mode='bogus')
+        build_dim()(dict(image=torch.zeros(1, 3, 32, 32)), mode='bogus')
+    with pytest.raises(TypeError, match='inputs must be the batch dict'):
+        build_dim()(torch.zeros(1, 4, 32, 32), mode='tensor')
+    with pytest.raises(ValueError, match=r"test_cfg keys \['resize_method'\] were replaced"):
+        build_dim().__class__(**{**_dim_args(), 'test_cfg': dict(resize_method='pad')})
+    with pytest.raises(ValueError, match="'proc_trimap' was removed"):
+        MODELS.build(dict(type='MattorPreprocessor', proc_trimap='label'))
 
 
-@pytest.mark.parametrize('proc_trimap', ['as_is', 'label'])
-def test_loss_mask_follows_the_trimap_encoding(proc_trimap):
-    """The unknown region is found whatever the preprocessor's trimap encoding."""
-    torch.manual_seed(0)
-    reference = build_dim()
-    other = build_dim()
-    other.load_state_dict(reference.state_dict())
-    other.data_preprocessor.proc_trimap = proc_trimap
-    other._unknown_value = {'as_is': 128.0, 'label': 1.0}[proc_trimap]
+def _dim_args():
+    return dict(backbone=dict(type='SimpleEncoderDecoder',
+                              encoder=dict(type='VGG16', in_channels=4, base_channels=4),
+                              decoder=dict(type='PlainDecoder', base_channels=4)),
+                loss_alpha=dict(type='CharbonnierLoss'))
+
+
+def test_a_batch_without_trimap_says_how_to_give_one():
+    from mattebox.guidance import MissingGuidanceError
+    model = build_dim()
+    for mode in ('loss', 'predict', 'tensor'):
+        with pytest.raises(MissingGuidanceError) as info:
+            model(dict(image=torch.zeros(1, 3, 32, 32), boxes=torch.zeros(1, 1, 4)),
+                  [MattingDataSample()], mode=mode)
+        msg = str(info.value)
+        assert msg.startswith("DIM needs guidance trimap, but the batch has ['boxes']")
+        assert 'GenerateTrimap' in msg and '--trimap' in msg and '--mask' in msg
+
+
+@pytest.mark.parametrize('encoding', ['onehot', 'label'])
+def test_formatted_trimaps_reach_the_model_decoded(encoding):
+    """FormatTrimap's labels / one-hot trimaps become the same batch trimap, hence the
+    same losses, as the plain 0 / 128 / 255 one."""
+    from mattebox.datasets.transforms import FormatTrimap
+    model = build_dim()
     s = make_sample(64, 64)
+    plain = s['data_samples'].clone()
+    formatted = FormatTrimap(to_onehot=encoding == 'onehot').transform(
+        dict(trimap=plain.trimap[0].numpy().astype('uint8')))
+    other = plain.clone()
+    packed = torch.from_numpy(formatted['trimap'])
+    other.trimap = packed.permute(2, 0, 1) if packed.ndim == 3 else packed[None]
+    other.set_metainfo(dict(format_trimap=formatted['format_trimap']))
 
-    def losses(model):
-        data = model.data_preprocessor({'inputs': [s['inputs']],
-                                        'data_samples': [s['data_samples'].clone()]}, True)
-        return model(data['inputs'], data['data_samples'], mode='loss')
+    def losses(sample):
+        data = model.data_preprocessor({'inputs': [s['inputs']], 'data_samples': [sample]},
+                                       True)
+        return data['inputs']['trimap'], model(data['inputs'], data['data_samples'],
+                                              mode='loss')
 
-    expected, got = losses(reference), losses(other)
+    (t1, expected), (t2, got) = losses(plain), losses(other)
+    assert torch.equal(t1, t2)
     assert expected['loss_alpha'] > 0
     for key in expected:
         assert torch.allclose(expected[key], got[key]), key
-
-
-def test_dim_reads_the_unknown_value_from_its_preprocessor():
-    cfg_model = build_dim()
-    assert cfg_model._unknown_value == pytest.approx(128 / 255)
-    model = MODELS.build(dict(
-        type='DIM', data_preprocessor=dict(type='MattorPreprocessor', proc_trimap='label'),
-        backbone=dict(type='SimpleEncoderDecoder',
-                      encoder=dict(type='VGG16', in_channels=4, base_channels=4),
-                      decoder=dict(type='PlainDecoder', base_channels=4)),
-        loss_alpha=dict(type='CharbonnierLoss')))
-    assert model._unknown_value == 1.0
 
 
 @pytest.mark.parametrize('encoding', ['onehot', 'label'])
@@ -178,6 +201,7 @@ def test_predict_clamps_with_formatted_trimaps(encoding):
         sample.set_metainfo(dict(format_trimap='label'))
     sample.set_metainfo(dict(ori_shape=(4, 4), img_shape=(4, 4)))
     out = model.postprocess(torch.full((1, 4, 4), 0.5), sample)
+    assert out.dtype == torch.float32
     assert out[0].tolist() == [0] * 4
-    assert out[1].tolist() == out[2].tolist() == [128] * 4
-    assert out[3].tolist() == [255] * 4
+    assert out[1].tolist() == out[2].tolist() == [0.5] * 4
+    assert out[3].tolist() == [1] * 4

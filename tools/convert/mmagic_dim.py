@@ -40,7 +40,7 @@ def reference_model(with_refiner: bool, base_channels: int = 64):
     from mmengine.registry import DefaultScope
 
     from mattebox import register_all_modules
-    from mattebox.models import DIM
+    from mattebox.models.dim import DIM
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope('mattebox'):
         return DIM(

@@ -6,13 +6,16 @@ from .geometry import (CropAroundCenter, CropAroundFg, CropAroundUnknown, Flip, 
 from .loading import LoadImageFromFile, read_image
 from .masks import GenerateSeg, GenerateSoftSeg
 from .packing import PackMattingInputs
-from .trimap import FormatTrimap, GenerateTrimap, GenerateTrimapWithDistTransform
+from .prompts import GenerateBoxPrompt, GenerateMaskPrompt, GeneratePointPrompt, LoadText
+from .trimap import (FormatTrimap, GenerateTrimap, GenerateTrimapFromMask,
+                     GenerateTrimapWithDistTransform)
 
 __all__ = ['LoadImageFromFile', 'read_image', 'CropAroundUnknown', 'Flip', 'Resize',
            'GenerateTrimap', 'PackMattingInputs',
            'MergeFgAndBg', 'CompositeFg', 'RandomLoadResizeBg', 'PerturbBg', 'RandomJitter',
            'RandomGray', 'RandomAffine', 'CropAroundCenter', 'CropAroundFg',
            'GenerateTrimapWithDistTransform', 'FormatTrimap', 'GenerateSeg',
-           'GenerateSoftSeg']
+           'GenerateSoftSeg', 'GenerateTrimapFromMask', 'GenerateBoxPrompt',
+           'GeneratePointPrompt', 'GenerateMaskPrompt', 'LoadText']
 from .background import FitBgToFg  # noqa: E402,F401  (online composition: bg fitting)
 __all__ += ['FitBgToFg']

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from mattebox.guidance import (affine_boxes, affine_points, flip_matrix, scale_matrix,
+                               shift_matrix, unknown_region)
 from mattebox.registry import TRANSFORMS
 
 from ._utils import require_keys, same_size
@@ -46,9 +48,31 @@ def resize_image(img: np.ndarray, size_hw: Tuple[int, int], interpolation: str) 
     return cv2.resize(img, (w, h), interpolation=_interp(interpolation))
 
 
+def compose(*matrices: np.ndarray) -> np.ndarray:
+    """The 2 x 3 matrix of applying ``matrices`` in order (first one first)."""
+    out = np.eye(3)
+    for m in matrices:
+        out = np.vstack([np.asarray(m, np.float64), [0, 0, 1]]) @ out
+    return out[:2]
+
+
+def move_guidance(results: dict, matrix: np.ndarray, out_shape: Tuple[int, int]) -> None:
+    """Move ``points`` and ``boxes`` (when present) with the pixels: ``matrix`` is the
+    2 x 3 pixel-index matrix of the transform (as ``cv2.warpAffine`` takes it),
+    ``out_shape`` the (H, W) after it. Points that leave the image and boxes left empty
+    are dropped (:func:`mattebox.guidance.affine_points` / ``affine_boxes``)."""
+    if 'points' in results:
+        results['points'] = affine_points(results['points'], matrix, out_shape)
+    if 'boxes' in results:
+        results['boxes'] = affine_boxes(results['boxes'], matrix, out_shape)
+
+
 def random_unknown_pixel(source: np.ndarray, trimap: bool) -> Optional[Tuple[int, int]]:
-    """(y, x) of a uniformly drawn unknown pixel (trimap == 128, or 0 < alpha < 255),
-    or None if there is none.
+    """(y, x) of a uniformly drawn unknown pixel, or None if there is none.
+
+    Unknown is what :func:`mattebox.guidance.unknown_region` says: strictly between
+    background (0) and foreground (255); for a 0 / 128 / 255 trimap that is 128, for an
+    alpha ``0 < alpha < 255``, so ``trimap`` only names the source in messages.
 
     It is the very pixel ``ys[i], xs[i]`` that ``ys, xs = np.nonzero(unknown)`` and
     ``i = np.random.randint(len(ys))`` give for the same random state (one
@@ -58,13 +82,13 @@ def random_unknown_pixel(source: np.ndarray, trimap: bool) -> Optional[Tuple[int
     on a 1080p alpha).
     """
     if source.ndim == 2 and source.dtype == np.uint8:
-        mask = cv2.inRange(source, 128, 128) if trimap else cv2.inRange(source, 1, 254)
+        mask = cv2.inRange(source, 1, 254)  # unknown_region, in a form cv2.reduce takes
         per_row = cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
     else:
-        mask = (source == 128) if trimap else ((source > 0) & (source < 255))
+        mask = unknown_region(source)
         if mask.ndim != 2:
-            raise ValueError(f'the unknown-region source must be H x W, got shape '
-                             f'{source.shape}')
+            raise ValueError(f'the unknown-region source ({"trimap" if trimap else "alpha"}) '
+                             f'must be H x W, got shape {source.shape}')
         per_row = np.count_nonzero(mask, axis=1)
     cumulative = np.cumsum(per_row)
     total = int(cumulative[-1]) if len(cumulative) else 0
@@ -87,8 +111,8 @@ class CropAroundUnknown(BaseTransform):
 
     Keys read: ``keys`` and ``unknown_source`` (``'alpha'``: 0 < alpha < 255;
     ``'trimap'``: trimap == 128).
-    Keys written: ``keys`` (cropped), ``crop_bbox`` ([left, top, width, height] in the
-    possibly rescaled image).
+    Keys written: ``keys`` (cropped), ``points`` / ``boxes`` when present (moved with the
+    pixels), ``crop_bbox`` ([left, top, width, height] in the possibly rescaled image).
 
     Args:
         keys: images to crop together.
@@ -122,9 +146,12 @@ class CropAroundUnknown(BaseTransform):
         require_keys(self, results, self.keys)
         h, w = same_size(self, results, self.keys)
         crop = self.crop_sizes[np.random.randint(len(self.crop_sizes))]
+        upscale = np.eye(3)[:2]
         if h < crop or w < crop:
             scale = max(crop / h, crop / w)
+            h0, w0 = h, w
             h, w = max(crop, int(round(h * scale))), max(crop, int(round(w * scale)))
+            upscale = scale_matrix(w / w0, h / h0)
             for key, interp in zip(self.keys, self.interpolations):
                 results[key] = resize_image(results[key], (h, w), interp)
 
@@ -138,6 +165,7 @@ class CropAroundUnknown(BaseTransform):
         left = int(np.clip(cx - crop // 2, 0, w - crop))
         for key in self.keys:
             results[key] = results[key][top:top + crop, left:left + crop].copy()
+        move_guidance(results, compose(upscale, shift_matrix(-left, -top)), (crop, crop))
         results['crop_bbox'] = [left, top, crop, crop]
         return results
 
@@ -151,7 +179,8 @@ class CropAroundUnknown(BaseTransform):
 class Flip(BaseTransform):
     """Flip images together with probability ``flip_ratio``.
 
-    Keys read: ``keys``. Keys written: ``keys``, ``flip`` (bool), ``flip_direction``.
+    Keys read: ``keys``. Keys written: ``keys``, ``points`` / ``boxes`` when present
+    (moved with the pixels), ``flip`` (bool), ``flip_direction``.
 
     Args:
         keys: images to flip together.
@@ -173,6 +202,8 @@ class Flip(BaseTransform):
         require_keys(self, results, self.keys)
         flip = bool(np.random.random() < self.flip_ratio)
         if flip:
+            move_guidance(results, flip_matrix(self.direction, np.shape(results[self.keys[0]])),
+                          np.shape(results[self.keys[0]])[:2])
             axis = 1 if self.direction == 'horizontal' else 0
             for key in self.keys:
                 img = results[key]
@@ -193,7 +224,8 @@ class Flip(BaseTransform):
 class Resize(BaseTransform):
     """Resize images to a fixed size, or keep the ratio so that they fit in it.
 
-    Keys read: ``keys``. Keys written: ``keys`` and ``img_shape`` (H, W after resizing).
+    Keys read: ``keys``. Keys written: ``keys``, ``points`` / ``boxes`` when present
+    (moved with the pixels) and ``img_shape`` (H, W after resizing).
 
     Args:
         keys: images to resize.
@@ -223,6 +255,7 @@ class Resize(BaseTransform):
             th, tw = max(1, int(round(h * ratio))), max(1, int(round(w * ratio)))
         for key, interp in zip(self.keys, self.interpolation):
             results[key] = resize_image(results[key], (th, tw), interp)
+        move_guidance(results, scale_matrix(tw / w, th / h), (th, tw))
         results['img_shape'] = (th, tw)
         return results
 
@@ -281,7 +314,9 @@ class RandomAffine(BaseTransform):
     rotated (``degrees`` is then ignored) to avoid large empty corners; set it to 0 to
     rotate every image.
 
-    Keys read: ``keys`` (same H x W). Keys written: ``keys`` (same shape and dtype).
+    Keys read: ``keys`` (same H x W). Keys written: ``keys`` (same shape and dtype),
+    ``points`` / ``boxes`` when present (moved with the pixels; points warped outside
+    the image are dropped, boxes become the bounding box of the warped box).
 
     Args:
         keys: images to warp together, e.g. ``['alpha', 'fg']``.
@@ -369,6 +404,7 @@ class RandomAffine(BaseTransform):
             if img.ndim == 3 and warped.ndim == 2:  # OpenCV drops a single channel
                 warped = warped[..., None]
             results[key] = warped
+        move_guidance(results, matrix, (h, w))
         return results
 
     def __repr__(self) -> str:
@@ -401,7 +437,8 @@ class CropAroundCenter(BaseTransform):
     than 10 such pixels the crop is placed uniformly at random.
 
     Keys read: ``keys`` (must include ``trimap``, values 0 / 128 / 255). Keys written:
-    ``keys`` (cropped to ``crop_size``) and ``crop_bbox`` ([left, top, width, height] in
+    ``keys`` (cropped to ``crop_size``), ``points`` / ``boxes`` when present (moved with
+    the pixels) and ``crop_bbox`` ([left, top, width, height] in
     the possibly upscaled image).
 
     Args:
@@ -423,8 +460,11 @@ class CropAroundCenter(BaseTransform):
         h, w = same_size(self, results, self.keys)
         crop_h, crop_w = self.crop_size
         ratio = max(crop_h / h, crop_w / w)
+        upscale = np.eye(3)[:2]
         if ratio > 1:
+            h0, w0 = h, w
             h, w = max(int(h * ratio), crop_h), max(int(w * ratio), crop_w)
+            upscale = scale_matrix(w / w0, h / h0)
             for key in self.keys:
                 interp = 'bicubic' if key == 'bg' else 'nearest'
                 results[key] = resize_image(results[key], (h, w), interp)
@@ -436,7 +476,7 @@ class CropAroundCenter(BaseTransform):
             # a crop whose top-left is 4 * (y, x) is centred on small-trimap pixel
             # (y + margin_h / 4, x + margin_w / 4)
             area = small[margin_h // 4:(h - margin_h) // 4, margin_w // 4:(w - margin_w) // 4]
-            ys, xs = np.nonzero(area == 128)
+            ys, xs = np.nonzero(unknown_region(area))
         if len(ys) < 10:
             top = np.random.randint(0, h - crop_h + 1)
             left = np.random.randint(0, w - crop_w + 1)
@@ -446,6 +486,7 @@ class CropAroundCenter(BaseTransform):
         top, left = int(min(top, h - crop_h)), int(min(left, w - crop_w))
         for key in self.keys:
             results[key] = results[key][top:top + crop_h, left:left + crop_w].copy()
+        move_guidance(results, compose(upscale, shift_matrix(-left, -top)), (crop_h, crop_w))
         results['crop_bbox'] = [left, top, crop_w, crop_h]
         return results
 
@@ -463,7 +504,8 @@ class CropAroundFg(BaseTransform):
     whose ``seg`` is empty is not cropped (``crop_bbox`` is then the whole image).
 
     Keys read: ``keys`` (must include ``seg``; nonzero ``seg`` is foreground). Keys
-    written: ``keys`` (cropped) and ``crop_bbox`` ([left, top, width, height]).
+    written: ``keys`` (cropped), ``points`` / ``boxes`` when present (moved with the
+    pixels) and ``crop_bbox`` ([left, top, width, height]).
 
     Args:
         keys: images to crop together; must contain ``'seg'``.
@@ -504,6 +546,7 @@ class CropAroundFg(BaseTransform):
         bottom, right = min(bottom + boundary, height), min(right + boundary, width)
         for key in self.keys:
             results[key] = results[key][top:bottom, left:right].copy()
+        move_guidance(results, shift_matrix(-left, -top), (bottom - top, right - left))
         results['crop_bbox'] = [left, top, right - left, bottom - top]
         return results
 

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from mattebox.guidance import unknown_region
 from mattebox.registry import TRANSFORMS
 
 from ._utils import image_2d, require_keys, same_size
@@ -117,7 +118,7 @@ class GenerateSeg(BaseTransform):
                          iterations=np.random.randint(*self.dilate_iter_range))
         num_holes = int(np.random.randint(*self.num_holes_range))
         if num_holes:
-            unknown = image_2d(self, results, 'trimap') == 128  # a new array
+            unknown = unknown_region(image_2d(self, results, 'trimap'))  # a new array
             for _ in range(num_holes):
                 hole_h, hole_w = self.hole_sizes[np.random.randint(len(self.hole_sizes))]
                 top, left = _hole_top_left(unknown, (hole_h, hole_w))

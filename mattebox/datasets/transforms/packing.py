@@ -26,23 +26,26 @@ def image_to_tensor(img: np.ndarray) -> torch.Tensor:
 class PackMattingInputs(BaseTransform):
     """Pack the results into ``{'inputs': Tensor, 'data_samples': MattingDataSample}``.
 
-    Keys read: ``merged`` (required; H x W x 3 uint8 BGR), and where present
-    ``alpha``, ``fg``, ``bg``, ``trimap``, ``seg``, ``soft_seg``, ``ori_alpha``,
-    ``ori_trimap``, ``prompt``,
-    the ``*_path`` keys and ``meta_keys``.
-    Keys written: ``inputs`` (3 x H x W, BGR, 0-255) and ``data_samples``
-    with ``gt_alpha`` (1 x H x W), ``gt_fg``, ``gt_bg``, ``gt_merged`` (3 x H x W),
-    ``trimap`` (1 x H x W; 3 x H x W one-hot after ``FormatTrimap``), ``seg`` and
-    ``soft_seg`` (1 x H x W coarse masks) as float32 on the 0-255 scale, ``ori_alpha`` and
-    ``ori_trimap`` as uint8 H x W tensors, and metainfo (``ori_shape``,
-    ``img_shape``, paths, ``meta_keys``).
+    Keys read: ``merged`` (required; H x W x 3 BGR, uint8 or float on 0-255), and where
+    present the ground truth ``alpha``, ``fg``, ``bg``, ``ori_alpha``, ``ori_trimap``,
+    the guidance ``trimap``, ``mask`` (else ``soft_seg``, else ``seg``: MMagic's coarse
+    masks), ``points``, ``boxes``, ``text``, ``transparent``, the ``*_path`` keys and
+    ``meta_keys``.
+    Keys written: ``inputs`` (3 x H x W, BGR, 0-255) and ``data_samples`` with
+    ``gt_alpha`` (1 x H x W), ``gt_fg``, ``gt_bg``, ``gt_merged`` (3 x H x W) on the
+    0-255 scale; ``trimap`` (1 x H x W; 3 x H x W one-hot after ``FormatTrimap``) and
+    ``mask`` (1 x H x W); ``points`` (float32 K x 3), ``boxes`` (float32 B x 4),
+    ``text`` (str), ``transparent`` (bool); ``ori_alpha`` and ``ori_trimap`` as uint8
+    H x W tensors; and metainfo (``ori_shape``, ``img_shape``, paths, ``meta_keys``).
+    See :mod:`mattebox.structures`.
 
     Args:
         meta_keys: extra result keys to copy into the sample's metainfo.
     """
 
     GT_KEYS = {'alpha': 'gt_alpha', 'fg': 'gt_fg', 'bg': 'gt_bg', 'merged': 'gt_merged',
-               'trimap': 'trimap', 'seg': 'seg', 'soft_seg': 'soft_seg'}
+               'trimap': 'trimap'}
+    MASK_KEYS = ('mask', 'soft_seg', 'seg')
     ORI_KEYS = ('ori_alpha', 'ori_trimap')
 
     def __init__(self, meta_keys: Sequence[str] = ('sample_idx', 'crop_bbox', 'flip',
@@ -56,11 +59,23 @@ class PackMattingInputs(BaseTransform):
         for key, field in self.GT_KEYS.items():
             if key in results:
                 sample.set_data({field: image_to_tensor(results[key])})
+        mask_key = next((k for k in self.MASK_KEYS if k in results), None)
+        if mask_key is not None:
+            sample.set_data({'mask': image_to_tensor(results[mask_key])})
         for key in self.ORI_KEYS:
             if key in results:
                 sample.set_data({key: torch.from_numpy(np.ascontiguousarray(results[key]))})
-        if 'prompt' in results:
-            sample.set_data({'prompt': results['prompt']})
+        for key, width in (('points', 3), ('boxes', 4)):
+            if key in results:
+                rows = np.asarray(results[key], np.float32).reshape(-1, width)
+                sample.set_data({key: torch.from_numpy(np.ascontiguousarray(rows))})
+        if 'text' in results:
+            if not isinstance(results['text'], str):
+                raise TypeError(f"PackMattingInputs: 'text' must be one string (pick one "
+                                f"with LoadText), got {results['text']!r}")
+            sample.set_data({'text': results['text']})
+        if 'transparent' in results:
+            sample.set_data({'transparent': bool(results['transparent'])})
         meta = {k: v for k, v in results.items() if k.endswith('_path')}
         meta['ori_shape'] = tuple(results.get('ori_shape', merged.shape[:2]))
         meta['img_shape'] = tuple(merged.shape[:2])

@@ -1,15 +1,15 @@
 """Trimaps made from alpha mattes, and trimap encodings (labels / one-hot)."""
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from mattebox.guidance import (band_width_for, trimap_regions, trimap_from_alpha,
+                               trimap_from_alpha_distance, trimap_from_mask)
 from mattebox.registry import TRANSFORMS
 
 from ._utils import image_2d, require_keys
-
-TRIMAP_VALUES = (0, 128, 255)
 
 
 def _range(value: Union[int, Tuple[int, int]], name: str) -> Tuple[int, int]:
@@ -71,12 +71,7 @@ class GenerateTrimap(BaseTransform):
         else:
             erode_k = dilate_k = self.kernels[0]
             iterations = self.iterations[0]
-        eroded = cv2.erode(alpha, erode_k, iterations=iterations)
-        dilated = cv2.dilate(alpha, dilate_k, iterations=iterations)
-        trimap = np.full_like(alpha, 128)
-        trimap[eroded >= 255] = 255
-        trimap[dilated <= 0] = 0
-        results['trimap'] = trimap
+        results['trimap'] = trimap_from_alpha(alpha, erode_k, dilate_k, iterations)
         return results
 
     def __repr__(self) -> str:
@@ -120,15 +115,7 @@ class GenerateTrimapWithDistTransform(BaseTransform):
         require_keys(self, results, ['alpha'])
         alpha = image_2d(self, results, 'alpha')
         dist = np.random.randint(1, self.dist_thr) if self.random else self.dist_thr
-        fg, bg = alpha >= 255, alpha <= 0
-        # distance of each fg (bg) pixel to the nearest non-fg (non-bg) pixel; 0 elsewhere
-        to_non_fg = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2,
-                                          cv2.DIST_MASK_PRECISE)
-        to_non_bg = cv2.distanceTransform(bg.astype(np.uint8), cv2.DIST_L2,
-                                          cv2.DIST_MASK_PRECISE)
-        trimap = np.where(fg, np.uint8(255), np.uint8(0))
-        trimap[(to_non_fg <= dist) & (to_non_bg <= dist)] = 128
-        results['trimap'] = trimap
+        results['trimap'] = trimap_from_alpha_distance(alpha, dist)
         return results
 
     def __repr__(self) -> str:
@@ -164,9 +151,10 @@ class FormatTrimap(BaseTransform):
             raise ValueError(f'FormatTrimap: the trimap is already formatted as '
                              f'{results["format_trimap"]!r}; remove the second FormatTrimap')
         trimap = image_2d(self, results, 'trimap')
+        background, _, foreground = trimap_regions(trimap)
         labels = np.ones(trimap.shape, np.uint8)
-        labels[trimap <= 0] = 0
-        labels[trimap >= 255] = 2
+        labels[background] = 0
+        labels[foreground] = 2
         if self.to_onehot:
             results['trimap'] = np.eye(3, dtype=np.uint8)[labels]
         else:
@@ -177,3 +165,41 @@ class FormatTrimap(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(to_onehot={self.to_onehot})'
+
+
+@TRANSFORMS.register_module()
+class GenerateTrimapFromMask(BaseTransform):
+    """Make a trimap from a coarse mask: an unknown band on both sides of its edge
+    (:func:`mattebox.guidance.trimap_from_mask`), e.g. to run a trimap model on masks.
+
+    Keys read: ``mask`` (H x W, 0-255). Keys written: ``trimap`` (uint8 0 / 128 / 255).
+
+    Args:
+        band_width: half-width of the band in pixels, or None to scale it to the image
+            (``band_fraction`` of the longer side).
+        band_fraction: see ``band_width``.
+        threshold: the mask is the object where ``mask >= threshold`` (0-255).
+    """
+
+    def __init__(self, band_width: Optional[int] = None, band_fraction: float = 0.015,
+                 threshold: int = 128) -> None:
+        if band_width is not None and not (isinstance(band_width, int) and band_width >= 0):
+            raise ValueError(f'GenerateTrimapFromMask: band_width must be None or an int '
+                             f'>= 0, got {band_width!r}')
+        if not 0 < band_fraction < 1:
+            raise ValueError(f'GenerateTrimapFromMask: band_fraction must be in (0, 1), got '
+                             f'{band_fraction!r}')
+        self.band_width, self.band_fraction = band_width, float(band_fraction)
+        self.threshold = int(threshold)
+
+    def transform(self, results: dict) -> dict:
+        require_keys(self, results, ['mask'])
+        mask = image_2d(self, results, 'mask')
+        band = self.band_width if self.band_width is not None else band_width_for(
+            mask.shape, self.band_fraction)
+        results['trimap'] = trimap_from_mask(mask, band, self.threshold)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(band_width={self.band_width}, '
+                f'band_fraction={self.band_fraction}, threshold={self.threshold})')

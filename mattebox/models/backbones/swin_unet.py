@@ -381,6 +381,9 @@ class SwinUNet(nn.Module):
             :meth:`init_from_swin_t`; never downloaded.
     """
 
+    #: constructor arguments naming local files (checked at start-up)
+    FILE_ARGUMENTS = ('pretrained', )
+
     def __init__(self, in_channels: int = 3, out_channels: int = 32, embed_dim: int = 96,
                  depths: Sequence[int] = (2, 2, 6, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24), window_size: int = 7,

@@ -36,6 +36,9 @@ class VGG16(nn.Module):
             the extra input channels (the DIM paper initialises the trimap channel to 0).
     """
 
+    #: constructor arguments naming local files (checked at start-up)
+    FILE_ARGUMENTS = ('pretrained', )
+
     def __init__(self, in_channels: int = 4, base_channels: int = 64,
                  batch_norm: bool = False, pretrained: Optional[str] = None) -> None:
         super().__init__()

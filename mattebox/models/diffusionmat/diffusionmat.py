@@ -8,19 +8,18 @@ import copy
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from torch import Tensor
 
+from mattebox.guidance import GuidanceSpec, trimap_regions
 from mattebox.registry import MODELS
 from mattebox.structures import MattingDataSample, stack_field
 
-from ..base_mattor import BaseMattor
+from ..base_mattor import Batch, BaseMattor
 from .prior import (check_prior_fits_schedule, load_prior_weights, noise_generator,
                     noised_start)
 
-PAD_RULES = ('top_left', 'bottom_right')
 LOSS_NORMALISATIONS = ('image', 'unknown')
 
 
@@ -48,33 +47,18 @@ def known_masks(trimap: Tensor) -> Tuple[Tensor, Tensor]:
         ValueError: on values outside [0, 1] (a 0-255 trimap).
     """
     if trimap.numel() and (bool((trimap < 0).any()) or bool((trimap > 1).any())):
-        raise ValueError(f'DiffusionMat expects the trimap in [0, 1] as channel 4 of the '
-                         f'inputs (MattorPreprocessor proc_trimap="rescale_to_zero_one"), got '
-                         f'values in [{trimap.min().item()}, {trimap.max().item()}]')
-    return trimap == 0, trimap == 1
+        raise ValueError(f"DiffusionMat expects the batch's trimap in [0, 1] (as "
+                         f'MattorPreprocessor makes it), got values in '
+                         f'[{trimap.min().item()}, {trimap.max().item()}]')
+    background, _, foreground = trimap_regions(trimap, fg_value=1)
+    return background, foreground
 
 
 def unknown_region(trimap: Tensor) -> Tensor:
-    """Float mask, 1 where the 0-1 trimap is neither exactly 0 nor exactly 1."""
+    """Float mask, 1 where the 0-1 trimap is neither exactly 0 nor exactly 1 (the one
+    definition, :func:`mattebox.guidance.trimap_regions`, on a checked 0-1 trimap)."""
     background, foreground = known_masks(trimap)
     return (~(background | foreground)).to(trimap.dtype)
-
-
-def reflect_pad_top_left(x: Tensor, top: int, left: int) -> Tensor:
-    """Reflect-pad at the top and left as ``np.pad(..., mode='reflect')`` does.
-
-    Paddings longer than the side minus one are done in several reflections, which is
-    what numpy does (torch's single reflection would fail). A side of one pixel is
-    replicated.
-    """
-    while top > 0 or left > 0:
-        h, w = x.shape[-2:]
-        step_top, step_left = min(top, h - 1), min(left, w - 1)
-        if (top and not step_top) or (left and not step_left):
-            return F.pad(x, (left, 0, top, 0), mode='replicate')
-        x = F.pad(x, (step_left, 0, step_top, 0), mode='reflect')
-        top, left = top - step_top, left - step_left
-    return x
 
 
 @MODELS.register_module()
@@ -86,6 +70,8 @@ class DiffusionMat(BaseMattor):
     a Swin-UNet) and ``corrector`` (``corrector(cat([feat, x], 1)) -> x``, the prior's
     UNet without time embedding on 33 channels), plus ``schedule`` (the shared
     ``NoiseSchedule``).
+
+    Guidance: a trimap (0, 128/255, 1 in the batch).
 
     Inference (:meth:`sample`): the padded trimap (0 / 1 / 128/255) is DDIM-inverted
     through the prior on the levels ``[0, t_start/K, ..., t_start]`` (from the clean
@@ -130,17 +116,19 @@ class DiffusionMat(BaseMattor):
             (True, as in ``test_cfg``), ``allow_random_prior``
             (False: :meth:`init_weights`, which the Runner calls before training,
             raises without ``prior_checkpoint``).
-        test_cfg: ``t_start`` (250), ``num_steps`` (5), ``pad_rule``
-            (``'top_left'``: as the original, reflect-pad the top/left by the amount that
-            reaches a multiple of ``size_divisor`` plus ``extra_pad`` (32); or
-            ``'bottom_right'``: :class:`BaseMattor`'s padding), ``extra_pad``,
-            ``start_noise_at_previous_level`` (True: noise the trimap with
+        test_cfg: ``t_start`` (250), ``num_steps`` (5), ``resize`` (default, as the
+            original: ``PadToMultiple(divisor=32, position='top_left', extra=32,
+            mode='reflect')``, i.e. reflect-pad the top/left by the amount that reaches
+            a multiple of 32 plus 32), ``start_noise_at_previous_level`` (True: noise the trimap with
             ``abar[t_start - 1]`` as the original), ``seed`` (None: global RNG), and the
             options of :class:`BaseMattor`.
         data_preprocessor: ``MattorPreprocessor`` (ImageNet mean/std on RGB as the
             original; trimap divided by 255).
         init_cfg: mmengine init config.
     """
+
+    guidance_spec = GuidanceSpec(required=('trimap', ))
+    FILE_ARGUMENTS = ('prior_checkpoint', )
 
     def __init__(self, prior: dict, encoder: dict, corrector: dict,
                  schedule: Optional[dict] = None, prior_checkpoint: Optional[str] = None,
@@ -150,7 +138,8 @@ class DiffusionMat(BaseMattor):
                  train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        test_cfg = {**dict(t_start=250, num_steps=5, pad_rule='top_left', extra_pad=32,
+        test_cfg = {**dict(t_start=250, num_steps=5, resize=dict(
+            type='PadToMultiple', divisor=32, position='top_left', extra=32, mode='reflect'),
                            start_noise_at_previous_level=True, seed=None),
                     **(test_cfg or {})}
         train_cfg = {**dict(t_start=250, num_steps=5, accumulate_steps=False,
@@ -159,9 +148,6 @@ class DiffusionMat(BaseMattor):
                      **(train_cfg or {})}
         super().__init__(data_preprocessor=data_preprocessor, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
-        if self.test_cfg.pad_rule not in PAD_RULES:
-            raise ValueError(f'DiffusionMat test_cfg.pad_rule must be one of {PAD_RULES}, '
-                             f'got {self.test_cfg.pad_rule!r}')
         if self.train_cfg.loss_normalisation not in LOSS_NORMALISATIONS:
             raise ValueError(f'DiffusionMat train_cfg.loss_normalisation must be one of '
                              f'{LOSS_NORMALISATIONS}, got {self.train_cfg.loss_normalisation!r}')
@@ -238,12 +224,12 @@ class DiffusionMat(BaseMattor):
                              f'({expected})')
         return self.corrector(torch.cat([feat, x], dim=1))
 
-    def sample(self, inputs: Tensor, generator: Optional[torch.Generator] = None,
+    def sample(self, inputs: Batch, generator: Optional[torch.Generator] = None,
                return_details: bool = False):
         """DiffusionMat's sampling loop on a batch whose sides fit the networks.
 
         Args:
-            inputs: N x 4 x H x W (normalised RGB, trimap in [0, 1]).
+            inputs: the batch: ``image`` (normalised RGB) and ``trimap`` (in [0, 1]).
             generator: RNG of the start noise (default: ``test_cfg.seed`` or the
                 global RNG).
             return_details: also return the trajectory (see Returns).
@@ -256,12 +242,12 @@ class DiffusionMat(BaseMattor):
             ARP of each step, ``states[i]`` at level ``timesteps[-2 - i]``).
         """
         cfg = self.test_cfg
-        image, trimap = inputs[:, :3], inputs[:, 3:4]
+        image, trimap = inputs['image'], inputs['trimap']
         background, foreground = known_masks(trimap)
         unknown = (~(background | foreground)).to(trimap.dtype)
         timesteps = self._timesteps(cfg)
         if generator is None:
-            generator = noise_generator(cfg.seed, inputs.device)
+            generator = noise_generator(cfg.seed, image.device)
         feat = self.encoder(image)
         trimap_trajectory = self.schedule.ddim_invert(self.prior, trimap, timesteps)
         start = noised_start(self.schedule, trimap, int(cfg.t_start),
@@ -283,46 +269,19 @@ class DiffusionMat(BaseMattor):
         return dict(alpha=alpha, timesteps=timesteps, trimap_trajectory=trimap_trajectory,
                     start=start, states=states)
 
-    def _forward(self, inputs: Tensor) -> Tensor:
+    def _forward(self, inputs: Batch) -> Tensor:
         return self.sample(inputs)
 
-    def _forward_test(self, inputs: Tensor) -> Tensor:
+    def _forward_test(self, inputs: Batch) -> Tensor:
         with torch.no_grad():
             return self.sample(inputs)
 
-    def padding(self, height: int, width: int) -> Tuple[int, int]:
-        """(top, left) padding of the ``'top_left'`` rule for an image of this size."""
-        divisor = int(self.test_cfg.size_divisor)
-        extra = int(self.test_cfg.extra_pad)
-        return (-height) % divisor + extra, (-width) % divisor + extra
-
-    def pad_inputs(self, inputs: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
-        """Pad a batch with the ``'top_left'`` rule; return it and (top, left)."""
-        top, left = self.padding(*inputs.shape[-2:])
-        mode = self.test_cfg.resize_mode
-        if mode == 'reflect':
-            return reflect_pad_top_left(inputs, top, left), (top, left)
-        if mode == 'constant':
-            return F.pad(inputs, (left, 0, top, 0), value=0.0), (top, left)
-        return F.pad(inputs, (left, 0, top, 0), mode=mode), (top, left)
-
-    def predict(self, inputs: Tensor,
-                data_samples: List[MattingDataSample]) -> List[MattingDataSample]:
-        """Alpha mattes at the original resolution (see :class:`BaseMattor`)."""
-        if self.test_cfg.resize_method != 'pad' or self.test_cfg.pad_rule != 'top_left':
-            return super().predict(inputs, data_samples)
-        h, w = inputs.shape[-2:]
-        padded, (top, left) = self.pad_inputs(inputs)
-        pred = self._forward_test(padded)[..., top:top + h, left:left + w]
-        for alpha, sample in zip(pred, data_samples):
-            sample.set_data({'pred_alpha': self.postprocess(alpha, sample)})
-        return data_samples
-
     # ----------------------------------------------------------------- training
-    def _normalised(self, rgb01: Tensor) -> Tensor:
-        """0-1 RGB -> the preprocessor's normalised colour space (that of the inputs)."""
-        pre = self.data_preprocessor
-        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+    @staticmethod
+    def _normalised(rgb01: Tensor, inputs: Batch) -> Tensor:
+        """0-1 RGB -> the colour space of ``inputs['image']`` (its ``image_mean`` /
+        ``image_std``; as is when the batch has none)."""
+        mean, std = inputs.get('image_mean'), inputs.get('image_std')
         if mean is None or std is None:
             return rgb01
         return (rgb01 * 255.0 - mean) / std
@@ -338,7 +297,7 @@ class DiffusionMat(BaseMattor):
             return x
         return self.schedule.predict_x0(x, self.prior(x, t), t)
 
-    def training_steps(self, inputs: Tensor,
+    def training_steps(self, inputs: Batch,
                        data_samples: Sequence[MattingDataSample]) -> Iterator[Dict[str, Tensor]]:
         """Yield the loss dict of each of the ``K`` denoising steps of one batch.
 
@@ -346,12 +305,12 @@ class DiffusionMat(BaseMattor):
         image features with the current encoder. The carried state is detached.
         """
         cfg = self.train_cfg
-        image, trimap = inputs[:, :3], inputs[:, 3:4]
+        image, trimap = inputs['image'], inputs['trimap']
         alpha = stack_field(data_samples, 'gt_alpha')
         unknown = unknown_region(trimap)
         if self.loss_comp is not None:
-            fg = self._normalised(stack_field(data_samples, 'gt_fg'))
-            bg = self._normalised(stack_field(data_samples, 'gt_bg'))
+            fg = self._normalised(stack_field(data_samples, 'gt_fg'), inputs)
+            bg = self._normalised(stack_field(data_samples, 'gt_bg'), inputs)
         timesteps = self._timesteps(cfg)
         batch = alpha.shape[0]
         with torch.no_grad():
@@ -379,7 +338,7 @@ class DiffusionMat(BaseMattor):
             yield losses
             x = x_new.detach()
 
-    def _forward_train(self, inputs: Tensor,
+    def _forward_train(self, inputs: Batch,
                        data_samples: Sequence[MattingDataSample]) -> Dict[str, Tensor]:
         """The mean over the ``K`` steps of each loss (one graph per step)."""
         totals: Dict[str, Tensor] = {}

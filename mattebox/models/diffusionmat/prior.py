@@ -14,11 +14,11 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
+from mattebox.guidance import GuidanceSpec
 from mattebox.registry import MODELS
 from mattebox.structures import MattingDataSample, stack_field
 
-from ..base_mattor import BaseMattor, pad_to_multiple
-from ..data_preprocessor import stack_padded
+from ..base_mattor import Batch, BaseMattor
 
 PRIOR_PREFIX = 'prior.'
 
@@ -135,13 +135,14 @@ class AlphaDDPM(BaseMattor):
     (MSE by default). The image and the trimap are not used.
 
     Testing (``'predict'``): the prior is judged by how well it brings a matte back
-    from DiffusionMat's start level, without the image: the source (``test_cfg.source``:
-    the ground-truth alpha, ``'alpha'``, or the trimap, ``'trimap'``) is noised to level
-    ``t_start`` and denoised by ``num_steps`` deterministic DDIM steps down to level 0,
-    exactly as DiffusionMat's loop does without corrector and ARP. With ``'alpha'`` an
-    untrained prior returns noise and a trained one returns a close copy, so
-    ``tools/test.py`` prints meaningful SAD / MSE / Grad / Conn numbers. ``'tensor'``
-    mode runs the same from the trimap (channel 4 of the inputs).
+    from DiffusionMat's start level, without the image: the source guidance
+    (``test_cfg.source``: ``'mask'``, which the test configs make from the ground-truth
+    alpha with ``GenerateMaskPrompt(threshold=None, operations=())``, or ``'trimap'``)
+    is noised to level ``t_start`` and denoised by ``num_steps`` deterministic DDIM
+    steps down to level 0, exactly as DiffusionMat's loop does without corrector and
+    ARP. From the alpha an untrained prior returns noise and a trained one returns a
+    close copy, so ``tools/test.py`` prints meaningful SAD / MSE / Grad / Conn numbers.
+    ``'tensor'`` mode runs the same.
 
     The checkpoint keys are ``prior.*``: a checkpoint of this model is a valid
     ``prior_checkpoint`` of ``DiffusionMat``.
@@ -151,26 +152,33 @@ class AlphaDDPM(BaseMattor):
         schedule: config of the noise schedule (``NoiseSchedule``).
         loss_eps: config of the noise-regression loss.
         train_cfg: unused (kept for the common interface).
-        test_cfg: ``source`` (``'alpha'`` or ``'trimap'``), ``t_start`` (250),
+        test_cfg: ``source`` (``'mask'`` or ``'trimap'``), ``t_start`` (250),
             ``num_steps`` (5), ``start_noise_at_previous_level`` (True, as DiffusionMat),
             ``seed`` (None: global RNG; an int makes predictions repeatable), plus the
-            resize options of :class:`BaseMattor` (padding is at the bottom/right).
-        data_preprocessor: ``MattorPreprocessor`` (``trimap_required=False`` for
-            training pipelines without a trimap).
+            options of :class:`BaseMattor` (padding is at the bottom/right).
+        data_preprocessor: ``MattorPreprocessor``.
         init_cfg: mmengine init config.
     """
+
+    #: training reads only the ground-truth alpha
+    train_guidance_spec = GuidanceSpec()
 
     def __init__(self, prior: dict, schedule: Optional[dict] = None,
                  loss_eps: Optional[dict] = None, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        test_cfg = {**dict(source='alpha', t_start=250, num_steps=5,
+        test_cfg = {**dict(source='mask', t_start=250, num_steps=5,
                            start_noise_at_previous_level=True, seed=None), **(test_cfg or {})}
         super().__init__(data_preprocessor=data_preprocessor, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
-        if self.test_cfg.source not in ('alpha', 'trimap'):
-            raise ValueError("AlphaDDPM test_cfg.source must be 'alpha' or 'trimap', got "
-                             f'{self.test_cfg.source!r}')
+        if self.test_cfg.source not in ('mask', 'trimap'):
+            hint = (" (the ground-truth alpha now reaches the model as the 'mask' guidance: "
+                    "add GenerateMaskPrompt(threshold=None, operations=()) to the test "
+                    "pipeline and set source='mask')" if self.test_cfg.source == 'alpha'
+                    else '')
+            raise ValueError("AlphaDDPM test_cfg.source must be 'mask' or 'trimap', got "
+                             f'{self.test_cfg.source!r}{hint}')
+        self.guidance_spec = GuidanceSpec(required=(self.test_cfg.source, ))
         self.prior = MODELS.build(prior)
         self.schedule = MODELS.build(schedule or dict(type='NoiseSchedule'))
         self.loss_eps = MODELS.build(loss_eps or dict(type='MSELoss'))
@@ -178,10 +186,10 @@ class AlphaDDPM(BaseMattor):
         # fail at build time, not after a training run, on impossible sampling settings
         self.schedule.ddim_timesteps(int(self.test_cfg.t_start), int(self.test_cfg.num_steps))
 
-    def _forward(self, inputs: Tensor) -> Tensor:
+    def _forward(self, inputs: Batch) -> Tensor:
         return self._forward_test(inputs)
 
-    def _forward_train(self, inputs: Tensor,
+    def _forward_train(self, inputs: Batch,
                        data_samples: Sequence[MattingDataSample]) -> Dict[str, Tensor]:
         alpha = stack_field(data_samples, 'gt_alpha')
         t = torch.randint(0, self.schedule.num_train_timesteps, (alpha.shape[0], ),
@@ -200,26 +208,8 @@ class AlphaDDPM(BaseMattor):
                          bool(cfg.start_noise_at_previous_level), generator)
         return self.schedule.ddim_sample(self.prior, x, timesteps)
 
-    def _forward_test(self, inputs: Tensor) -> Tensor:
-        if inputs.shape[1] < 4:
-            raise ValueError(f'AlphaDDPM: sampling from the trimap needs it as channel 4 of '
-                             f'the inputs, got shape {tuple(inputs.shape)}')
-        return self.denoise_from(inputs[:, 3:4])
-
-    def predict(self, inputs: Tensor,
-                data_samples: List[MattingDataSample]) -> List[MattingDataSample]:
-        if self.test_cfg.source == 'trimap':
-            return super().predict(inputs, data_samples)
-        h, w = inputs.shape[-2:]
-        # stack_field names a sample without gt_alpha; stack_padded copes with sizes
-        alpha = stack_padded([stack_field([s], 'gt_alpha')[0] for s in data_samples])
-        alpha = alpha.to(inputs.device, torch.float32)
-        padded = pad_to_multiple(alpha, int(self.test_cfg.size_divisor),
-                                 self.test_cfg.resize_mode)
-        pred = self.denoise_from(padded)[..., :h, :w]
-        for matte, sample in zip(pred, data_samples):
-            sample.set_data({'pred_alpha': self.postprocess(matte, sample)})
-        return data_samples
+    def _forward_test(self, inputs: Batch) -> Tensor:
+        return self.denoise_from(inputs[self.test_cfg.source])
 
 
 def check_prior_fits_schedule(prior: torch.nn.Module, schedule, owner: str) -> None:

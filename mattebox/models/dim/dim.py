@@ -4,14 +4,11 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from mmengine.logging import print_log
 
+from mattebox.guidance import GuidanceSpec, unknown_region
 from mattebox.registry import MODELS
 from mattebox.structures import MattingDataSample, stack_field
 
-from ..base_mattor import BaseMattor, unknown_mask
-
-
-# Value of the unknown region after MattorPreprocessor's trimap processing.
-UNKNOWN_VALUES = {'rescale_to_zero_one': 128 / 255, 'as_is': 128.0, 'label': 1.0}
+from ..base_mattor import Batch, BaseMattor
 
 
 @MODELS.register_module()
@@ -30,6 +27,9 @@ class DIM(BaseMattor):
     With ``train_backbone=False`` the backbone is frozen (no gradients, eval mode).
     Losses are masked to the unknown region of the trimap.
 
+    Guidance: a trimap. The network input is the normalised image with the trimap
+    (0, 128/255, 1, as MMagic) as channel 4.
+
     Args:
         backbone: config of the encoder-decoder (``SimpleEncoderDecoder``).
         refiner: config of the refiner (``PlainRefiner``) or None.
@@ -41,6 +41,8 @@ class DIM(BaseMattor):
             options of :class:`BaseMattor`.
         data_preprocessor, init_cfg: as in :class:`BaseMattor`.
     """
+
+    guidance_spec = GuidanceSpec(required=('trimap', ))
 
     def __init__(self, backbone: dict, refiner: Optional[dict] = None,
                  loss_alpha: Optional[dict] = None, loss_comp: Optional[dict] = None,
@@ -71,9 +73,6 @@ class DIM(BaseMattor):
         self.loss_refine = MODELS.build(loss_refine) if loss_refine else None
         if not self.train_cfg.train_backbone:
             self.freeze_backbone()
-        # value of the unknown region in the preprocessed trimap channel(s)
-        proc = getattr(self.data_preprocessor, 'proc_trimap', 'rescale_to_zero_one')
-        self._unknown_value = UNKNOWN_VALUES[proc]
 
     def freeze_backbone(self) -> None:
         """Stop gradients to the encoder-decoder and keep it in eval mode (stage 2)."""
@@ -87,26 +86,27 @@ class DIM(BaseMattor):
             self.backbone.eval()
         return self
 
-    def _forward(self, inputs: torch.Tensor,
+    def _forward(self, inputs: Batch,
                  refine: bool = True) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Return ``(pred_alpha, pred_refine)``: the sigmoid alpha of the
         encoder-decoder and the refined alpha (None without refiner or ``refine``)."""
-        raw_alpha = self.backbone(inputs)
+        image = inputs['image']
+        raw_alpha = self.backbone(torch.cat([image, inputs['trimap']], dim=1))
         pred_alpha = raw_alpha.sigmoid()
         pred_refine = None
         if refine and self.refiner is not None:
-            pred_refine = self.refiner(torch.cat([inputs[:, :3], pred_alpha], dim=1), raw_alpha)
+            pred_refine = self.refiner(torch.cat([image, pred_alpha], dim=1), raw_alpha)
         return pred_alpha, pred_refine
 
-    def _forward_test(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _forward_test(self, inputs: Batch) -> torch.Tensor:
         pred_alpha, pred_refine = self._forward(inputs, refine=self.test_cfg.refine)
         return pred_refine if self.test_cfg.refine else pred_alpha
 
-    def _forward_train(self, inputs: torch.Tensor,
+    def _forward_train(self, inputs: Batch,
                        data_samples: Sequence[MattingDataSample]) -> Dict[str, torch.Tensor]:
         gt_alpha = stack_field(data_samples, 'gt_alpha')
         pred_alpha, pred_refine = self._forward(inputs, refine=self.train_cfg.train_refiner)
-        weight = unknown_mask(inputs[:, 3:], self._unknown_value)
+        weight = unknown_region(inputs['trimap'], fg_value=1).float()
         losses = {}
         if self.train_cfg.train_backbone:
             if self.loss_alpha is not None:

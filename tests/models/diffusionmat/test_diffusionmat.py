@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
 
 from mattebox.models.diffusionmat import (AlphaDDPM, DiffusionMat,
-                                          alpha_reliability_propagation,
-                                          reflect_pad_top_left, unknown_region)
+                                          alpha_reliability_propagation, unknown_region)
+from mattebox.models.test_resize import reflect_pad
 from mattebox.registry import MODELS
 from mattebox.structures import MattingDataSample
 
@@ -62,9 +62,12 @@ def trimap_batch(n=2, h=32, w=32) -> torch.Tensor:
     return trimap
 
 
-def make_inputs(n=2, h=32, w=32, seed=1) -> torch.Tensor:
+def make_inputs(n=2, h=32, w=32, seed=1) -> dict:
+    """A batch as the data preprocessor makes it: normalised image and 0-1 trimap."""
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([torch.randn(n, 3, h, w, generator=g), trimap_batch(n, h, w)], dim=1)
+    return dict(image=torch.randn(n, 3, h, w, generator=g), trimap=trimap_batch(n, h, w),
+                image_mean=torch.tensor(MEAN).view(1, 3, 1, 1),
+                image_std=torch.tensor(STD).view(1, 3, 1, 1))
 
 
 def abar() -> torch.Tensor:
@@ -122,7 +125,7 @@ def test_known_pixels_are_exact_and_arp_equals_the_inverted_trimap():
     inputs = make_inputs()
     with torch.no_grad():
         out = model.sample(inputs, return_details=True)
-    trimap = inputs[:, 3:4]
+    trimap = inputs['trimap']
     alpha = out['alpha']
     assert torch.equal(alpha[trimap == 0], torch.zeros_like(alpha[trimap == 0]))
     assert torch.equal(alpha[trimap == 1], torch.ones_like(alpha[trimap == 1]))
@@ -141,7 +144,7 @@ def test_known_pixels_are_exact_and_arp_equals_the_inverted_trimap():
 def test_sampling_matches_the_original_loop():
     model = tiny_model().eval()
     inputs = make_inputs()
-    image, trimap = inputs[:, :3], inputs[:, 3:4]
+    image, trimap = inputs['image'], inputs['trimap']
     with torch.no_grad():
         ours = model.sample(inputs, generator=torch.Generator().manual_seed(7))
         # runners/diffusionmat_test.py, written out
@@ -180,23 +183,25 @@ def test_odd_sizes_are_padded_top_left_and_cropped_back(size, padding):
     model = tiny_model(encoder=STUB_ENCODER).eval()
     h, w = size
     inputs = make_inputs(n=1, h=h, w=w)
-    padded, (top, left) = model.pad_inputs(inputs)
+    padded, state = model.test_resize.apply(inputs)
+    top, left = state['top'], state['left']
     assert (top, left) == padding
-    assert padded.shape[-2:] == (h + top, w + left)
-    assert padded.shape[-1] % 32 == 0 and padded.shape[-2] % 32 == 0
-    assert torch.equal(padded[..., top:, left:], inputs)  # bottom-right H x W is the input
-    reference = np.pad(inputs[0, 0].numpy(), ((top, 0), (left, 0)), mode='reflect')
-    assert np.array_equal(padded[0, 0].numpy(), reference)
+    for key in ('image', 'trimap'):
+        assert padded[key].shape[-2:] == (h + top, w + left)
+        assert torch.equal(padded[key][..., top:, left:], inputs[key])  # the input, bottom-right
+    assert padded['image'].shape[-1] % 32 == 0 and padded['image'].shape[-2] % 32 == 0
+    reference = np.pad(inputs['image'][0, 0].numpy(), ((top, 0), (left, 0)), mode='reflect')
+    assert np.array_equal(padded['image'][0, 0].numpy(), reference)
 
     seen = []
     original = model._forward_test
-    model._forward_test = lambda x: seen.append(x.shape) or original(x)
+    model._forward_test = lambda x: seen.append(x['image'].shape) or original(x)
     sample = MattingDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
-    trimap = (inputs[0, 3:4] * 255).round()
+    trimap = (inputs['trimap'][0] * 255).round()
     sample.set_data(dict(trimap=trimap))
     with torch.no_grad():
         out = model.predict(inputs, [sample])[0].pred_alpha
-    assert seen == [torch.Size([1, 4, h + top, w + left])]
+    assert seen == [torch.Size([1, 3, h + top, w + left])]
     assert out.shape == (h, w) and out.dtype == torch.uint8
     assert (out[trimap[0] == 0] == 0).all() and (out[trimap[0] == 255] == 255).all()
 
@@ -207,14 +212,14 @@ def test_model_output_is_exact_on_known_pixels_without_postprocess_clamp():
     sample = MattingDataSample(metainfo=dict(ori_shape=(50, 70), img_shape=(50, 70)))
     with torch.no_grad():
         out = model.predict(inputs, [sample])[0].pred_alpha
-    trimap = inputs[0, 3]
+    trimap = inputs['trimap'][0, 0]
     assert (out[trimap == 0] == 0).all() and (out[trimap == 1] == 255).all()
 
 
 def test_swin_encoder_on_a_non_square_single_image():
     # 50 x 70 pads to 96 x 128: one attention-window row but several columns at stage 3
     model = tiny_model().eval()
-    padded = model.pad_inputs(make_inputs(n=1, h=50, w=70))[0]
+    padded = model.test_resize.apply(make_inputs(n=1, h=50, w=70))[0]
     with torch.no_grad():
         out = model.sample(padded)
     assert out.shape == (1, 1, 96, 128)
@@ -222,8 +227,8 @@ def test_swin_encoder_on_a_non_square_single_image():
 
 def test_reflect_pad_handles_paddings_longer_than_the_side():
     x = torch.arange(12.0).view(1, 1, 3, 4)
-    out = reflect_pad_top_left(x, 7, 9)
-    assert np.array_equal(out[0, 0].numpy(), np.pad(x[0, 0].numpy(), ((7, 0), (9, 0)),
+    out = reflect_pad(x, 7, 2, 9, 5)
+    assert np.array_equal(out[0, 0].numpy(), np.pad(x[0, 0].numpy(), ((7, 2), (9, 5)),
                                                     mode='reflect'))
 
 
@@ -235,7 +240,7 @@ def test_first_training_step_losses_match_the_original():
     torch.manual_seed(3)
     ours = next(model.training_steps(inputs, samples))
 
-    image, trimap = inputs[:, :3], inputs[:, 3:4]
+    image, trimap = inputs['image'], inputs['trimap']
     alpha = torch.stack([s.gt_alpha for s in samples])
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -377,8 +382,10 @@ def test_training_refuses_a_random_prior():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match="pad_rule must be one of"):
+    with pytest.raises(ValueError, match=r"test_cfg keys \['pad_rule'\] were replaced"):
         tiny_model(test_cfg=dict(pad_rule='center'))
+    with pytest.raises(ValueError, match="position must be one of"):
+        tiny_model(test_cfg=dict(resize=dict(type='PadToMultiple', position='center')))
     with pytest.raises(ValueError, match='test_cfg: num_steps must lie in'):
         tiny_model(test_cfg=dict(t_start=3, num_steps=5))
     bad = dict(TINY_CORRECTOR, in_channels=34)
@@ -389,9 +396,11 @@ def test_config_errors():
 
 # --------------------------------------------------------------------------- AlphaDDPM
 def test_alpha_ddpm_loss_is_the_noise_mse():
-    model = AlphaDDPM(prior=TINY_PRIOR, data_preprocessor=dict(
-        type='MattorPreprocessor', trimap_required=False)).eval()
-    data = model.data_preprocessor(batch_of(), True)
+    model = AlphaDDPM(prior=TINY_PRIOR, data_preprocessor=dict(type='MattorPreprocessor')).eval()
+    batch = batch_of()
+    for sample in batch['data_samples']:  # training needs no guidance
+        del sample.trimap
+    data = model.data_preprocessor(batch, True)
     torch.manual_seed(5)
     loss = model(data['inputs'], data['data_samples'], mode='loss')['loss_eps']
     torch.manual_seed(5)
@@ -403,15 +412,27 @@ def test_alpha_ddpm_loss_is_the_noise_mse():
     assert loss.item() == pytest.approx(F.mse_loss(model.prior(x_t, t), noise).item(), rel=1e-5)
 
 
-@pytest.mark.parametrize('source', ['alpha', 'trimap'])
+@pytest.mark.parametrize('source', ['mask', 'trimap'])
 def test_alpha_ddpm_predict_returns_mattes_at_the_input_size(source):
     model = AlphaDDPM(prior=TINY_PRIOR, test_cfg=dict(source=source, seed=0)).eval()
-    alpha = (torch.rand(1, 50, 70) * 255).round()
     sample = MattingDataSample(metainfo=dict(ori_shape=(50, 70), img_shape=(50, 70)))
-    sample.set_data(dict(gt_alpha=alpha / 255))
     inputs = make_inputs(n=1, h=50, w=70)
+    inputs['mask'] = torch.rand(1, 1, 50, 70)
     with torch.no_grad():
         out = model.predict(inputs, [sample])[0].pred_alpha
         again = model.predict(inputs, [sample])[0].pred_alpha
     assert out.shape == (50, 70) and out.dtype == torch.uint8
     assert torch.equal(out, again)  # test_cfg.seed makes it repeatable
+    # the source is what is denoised: another mask, another result
+    other = dict(inputs, mask=torch.rand(1, 1, 50, 70), trimap=1 - inputs['trimap'])
+    with torch.no_grad():
+        assert not torch.equal(model.predict(other, [sample])[0].pred_alpha, out)
+
+
+def test_alpha_ddpm_source_errors():
+    with pytest.raises(ValueError, match="now reaches the model as the 'mask' guidance"):
+        AlphaDDPM(prior=TINY_PRIOR, test_cfg=dict(source='alpha'))
+    model = AlphaDDPM(prior=TINY_PRIOR, test_cfg=dict(source='mask'))
+    from mattebox.guidance import MissingGuidanceError
+    with pytest.raises(MissingGuidanceError, match='AlphaDDPM needs guidance mask'):
+        model(make_inputs(n=1), [MattingDataSample()], mode='predict')
