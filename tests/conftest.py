@@ -55,6 +55,26 @@ def tiny_dim_cfg(data_root: str, work_dir: str, max_iters: int = 4,
     return cfg
 
 
+@pytest.fixture(scope='session')
+def dim_files(synthetic_root, tmp_path_factory):
+    """``(config path, checkpoint path)`` of a 4-channel-wide DIM with seeded weights."""
+    import torch
+    from mmengine.registry import DefaultScope
+
+    from mattebox.registry import MODELS
+    tmp = tmp_path_factory.mktemp('dim_api')
+    cfg = tiny_dim_cfg(synthetic_root, str(tmp / 'work'))
+    config = str(tmp / 'dim_tiny.py')
+    cfg.dump(config)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mattebox'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    checkpoint = str(tmp / 'dim_tiny.pth')
+    torch.save({'meta': {'iter': 0}, 'state_dict': model.state_dict()}, checkpoint)
+    return config, checkpoint
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread: tiny networks on a shared 2-core machine run several times

@@ -312,3 +312,63 @@ def install_checkpoint_safety() -> None:
                                                                 AtomicLocalBackend):
             del cache[key]
     mmengine_checkpoint_hook.open = _open_for_checkpoint_hook
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's weights do not fit the model (missing, unexpected or
+    shape-mismatched keys)."""
+
+
+def state_dict_of(checkpoint: Any, path: str = '<checkpoint>') -> dict:
+    """The model weights of a loaded checkpoint: its ``state_dict`` entry (mmengine) or
+    the checkpoint itself when it is a bare state dict; a ``module.`` prefix
+    (DataParallel / DDP) is removed."""
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
+        state = checkpoint['state_dict']
+    elif isinstance(checkpoint, dict) and checkpoint and all(
+            isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        state = checkpoint
+    else:
+        keys = list(checkpoint)[:6] if isinstance(checkpoint, dict) else type(checkpoint)
+        raise CheckpointMismatchError(f'{path}: no model weights found (expected a '
+                                      f"'state_dict' entry or a bare state dict; got {keys})")
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+def _listing(names: list, limit: int = 5) -> str:
+    more = f' and {len(names) - limit} more' if len(names) > limit else ''
+    return f'{len(names)}: {", ".join(names[:limit])}{more}'
+
+
+def load_model_weights(model: torch.nn.Module, path: PathLike,
+                       allow_missing: tuple = ()) -> dict:
+    """Load a checkpoint file's weights into ``model``, strictly.
+
+    Every key of the model must be in the file (except keys starting with one of
+    ``allow_missing``), every key of the file must be in the model, and shapes must
+    agree; otherwise :class:`CheckpointMismatchError` lists the offenders (first few
+    and counts), so that the weights of another model are never silently half-used.
+
+    Returns:
+        The loaded checkpoint (its ``meta`` may be of interest).
+    """
+    path = os.fspath(path)
+    checkpoint = load_checkpoint_file(path)
+    state = state_dict_of(checkpoint, path)
+    own = model.state_dict()
+    missing = sorted(k for k in set(own) - set(state) if not k.startswith(tuple(allow_missing)))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f'{k} ({tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model)'
+              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        lines = [f'{path} does not fit the {type(model).__name__} of the config:']
+        if missing:
+            lines.append(f'  missing keys {_listing(missing)}')
+        if unexpected:
+            lines.append(f'  unexpected keys {_listing(unexpected)}')
+        if shapes:
+            lines.append(f'  shape mismatches {_listing(shapes)}')
+        lines.append('  Is it a checkpoint of this config (same model, same widths)?')
+        raise CheckpointMismatchError('\n'.join(lines))
+    model.load_state_dict(state, strict=not allow_missing)
+    return checkpoint
