@@ -38,6 +38,16 @@ demo: install $(DEMO_DATA)/test_list.json
 	@echo "== trained model on the synthetic test split"
 	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth --work-dir $(DEMO_DIR) \
 		--out $(DEMO_DIR)/metrics.json --save-pred $(DEMO_DIR)/pred --cfg-options $(DEMO_DATA_OPTS)
+	@echo "== matting one image with the trained model (tools/infer.py)"
+	$(PY) tools/infer.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth $(DEMO_DATA)/test/merged/0000.png \
+		--trimap $(DEMO_DATA)/test/trimap/0000.png --out $(DEMO_DIR)/infer --background "#00b140"
+	@echo "== done"
+	@echo "   metrics:         $(DEMO_DIR)/metrics.json"
+	@echo "   predictions:     $(DEMO_DIR)/pred/"
+	@echo "   visualisations:  $(DEMO_DIR)/vis/test/ (image | trimap | prediction | ground truth)"
+	@echo "   cut-out:         $(DEMO_DIR)/infer/0000_cutout.png (and _alpha, _composite)"
+	@echo "   your own photo:  $(PY) tools/infer.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth \\"
+	@echo "                        PHOTO.jpg --trimap TRIMAP.png --out results   (docs/inference.md)"
 
 test: install
 	$(PY) -m pytest tests -q

@@ -77,4 +77,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=50, by_epoch=False, save_last=True,
                     max_keep_ckpts=2),
 )
+# image | guidance | prediction | ground truth of 4 samples, in {work_dir}/vis/
+custom_hooks = [dict(type='MattingVisualizationHook', num_samples=4)]
 randomness = dict(seed=0)

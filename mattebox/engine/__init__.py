@@ -7,12 +7,12 @@ from .checkpoint import (AtomicLocalBackend, CorruptCheckpointError,
                          UnsafeCheckpointError, install_checkpoint_safety,
                          load_checkpoint_file)
 from .config_check import ConfigError, check_config
-from .hooks import SavePredictionsHook
+from .hooks import MattingVisualizationHook, SavePredictionsHook
 
 install_checkpoint_safety()
 
 __all__ = [
     'AtomicLocalBackend', 'CorruptCheckpointError', 'UnsafeCheckpointError',
     'install_checkpoint_safety', 'load_checkpoint_file', 'ConfigError', 'check_config',
-    'SavePredictionsHook'
+    'SavePredictionsHook', 'MattingVisualizationHook'
 ]

@@ -17,17 +17,22 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
     cfg.launcher = launcher
     if launcher == 'none':
         return
+    # the model's own train_step runs under DDP too (MattingDistributedDataParallel)
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        # mmengine's Runner looks the wrapper up in its root registry: the scope prefix
+        type='mattebox.MattingDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
     if torch.cuda.is_available():
         if dist.is_available() and not dist.is_nccl_available():
             cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        cfg.model_wrapper_cfg = wrapper
         return
     cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     if launcher == 'slurm':
         _slurm_env_to_torch()
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                 broadcast_buffers=False, find_unused_parameters=False)
+    cfg.model_wrapper_cfg = {**wrapper, 'device_ids': None}  # a CPU model
 
 
 def teardown_distributed(barrier: bool = True) -> None:

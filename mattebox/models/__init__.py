@@ -8,7 +8,7 @@ transformers) imports them inside its modules' functions, never at import time.
 import importlib
 import pkgutil
 
-from . import backbones, diffusion, losses, test_resize  # noqa: F401  (register components)
+from . import backbones, diffusion, losses, test_resize, wrappers  # noqa: F401  (registers)
 from .base_mattor import BaseMattor
 from .data_preprocessor import MattorPreprocessor
 

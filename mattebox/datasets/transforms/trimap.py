@@ -127,9 +127,10 @@ class FormatTrimap(BaseTransform):
     """Encode the 0 / 128 / 255 trimap as labels 0 / 1 / 2, or one-hot (MMagic).
 
     Values <= 0 are background (label 0), >= 255 foreground (label 2) and anything in
-    between unknown (label 1), the same binning as the data preprocessor's ``'label'``
-    mode. A model fed formatted trimaps needs ``proc_trimap='as_is'`` in its
-    preprocessor. Formatting a trimap twice is an error.
+    between unknown (label 1) (:func:`mattebox.guidance.trimap_regions`). The data
+    preprocessor decodes formatted trimaps back to the batch's one trimap encoding (the
+    ``format_trimap`` metainfo says which), so models see the same trimap either way.
+    Formatting a trimap twice is an error.
 
     Keys read: ``trimap`` (H x W). Keys written: ``trimap`` (uint8; H x W labels, or
     H x W x 3 one-hot with channels background / unknown / foreground),
