@@ -239,7 +239,8 @@ def run(args: argparse.Namespace) -> List[Dict[str, str]]:
     done, notes = [], set()
     columns = (TextColumn('{task.description}'), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
+    from rich.console import Console
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task(f'{matter.model_name} inference', total=len(images))
         for image in images:
             result = matter(image, trimap=trimaps.get(image), mask=masks.get(image),
