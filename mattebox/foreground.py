@@ -11,7 +11,7 @@ The per-pixel 2 x 2 systems are solved for all pixels at once (vectorised, in to
 with a red-black ordering: half of the pixels (a checkerboard) are updated from their
 neighbours, then the other half from the updated ones. This converges like the
 original's in-place Gauss-Seidel sweep, which visits pixels one by one (numba), and
-needs no compiler: about 0.5 s for a 1920 x 1080 image on two CPU cores
+needs no compiler: about 0.6 s for a 1920 x 1080 image on two CPU cores
 (``benchmarks/inference_api.py``).
 """
 import math
