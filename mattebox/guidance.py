@@ -203,17 +203,21 @@ def _ellipse(size: int) -> np.ndarray:
 
 def trimap_from_alpha(alpha: np.ndarray, erode_kernel: Union[int, np.ndarray],
                       dilate_kernel: Union[int, np.ndarray, None] = None,
-                      iterations: int = 1) -> np.ndarray:
+                      iterations: int = 1, fg_threshold: int = TRIMAP_FG,
+                      bg_threshold: int = TRIMAP_BG) -> np.ndarray:
     """Trimap of an alpha matte by erosion and dilation (DIM / MMagic's GenerateTrimap).
 
-    Foreground is where the eroded alpha is 255, background where the dilated alpha is
-    0, the rest is unknown.
+    Foreground is where the eroded alpha is at least ``fg_threshold`` (255: fully
+    opaque), background where the dilated alpha is at most ``bg_threshold`` (0), the
+    rest is unknown. SDMatte / GCA's ``GenTrimap`` (eroded ``alpha > 0.95`` and
+    ``1 - alpha > 0.95``) is ``fg_threshold=243, bg_threshold=12`` on 8-bit alphas.
 
     Args:
         alpha: ``uint8`` H x W alpha.
         erode_kernel: erosion kernel, or the side of an elliptical one.
         dilate_kernel: dilation kernel or side (default: the erosion kernel).
         iterations: erosion and dilation iterations.
+        fg_threshold, bg_threshold: see above.
     """
     erode = _ellipse(erode_kernel) if np.isscalar(erode_kernel) else erode_kernel
     dilate = erode if dilate_kernel is None else (
@@ -221,8 +225,8 @@ def trimap_from_alpha(alpha: np.ndarray, erode_kernel: Union[int, np.ndarray],
     eroded = cv2.erode(alpha, erode, iterations=iterations)
     dilated = cv2.dilate(alpha, dilate, iterations=iterations)
     trimap = np.full_like(alpha, TRIMAP_UNKNOWN)
-    trimap[eroded >= 255] = TRIMAP_FG
-    trimap[dilated <= 0] = TRIMAP_BG
+    trimap[eroded >= fg_threshold] = TRIMAP_FG
+    trimap[dilated <= bg_threshold] = TRIMAP_BG
     return trimap
 
 
@@ -383,16 +387,21 @@ def point_heatmap(points: np.ndarray, shape: Sequence[int], sigma: float,
 def as_points(points, where: str = 'points') -> np.ndarray:
     """``[(x, y), ...]`` or ``[(x, y, label), ...]`` -> ``K x 3`` float32 (label 1 when
     not given); a ``ValueError`` naming ``where`` for anything else."""
-    arr = np.asarray(points if points is not None else [], dtype=np.float64)
-    if arr.size == 0:
+    if points is None or len(points) == 0:
         return np.zeros((0, 3), np.float32)
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] not in (2, 3) or not np.isfinite(arr).all():
-        raise ValueError(f'{where}: expected [(x, y), ...] or [(x, y, label), ...] with '
-                         f'finite numbers, got {points!r}')
-    if arr.shape[1] == 2:
-        arr = np.concatenate([arr, np.ones((len(arr), 1))], axis=1)
+    if len(points) in (2, 3) and all(np.isscalar(v) for v in points):
+        points = [points]  # one point
+    rows = []
+    for point in points:
+        try:
+            row = [float(v) for v in point]
+        except (TypeError, ValueError):
+            row = []
+        if len(row) not in (2, 3) or not np.isfinite(row).all():
+            raise ValueError(f'{where}: expected [(x, y), ...] or [(x, y, label), ...] with '
+                             f'finite numbers, got {point!r} in {points!r}')
+        rows.append(row + [1.0] * (3 - len(row)))
+    arr = np.asarray(rows, np.float64)
     if not np.isin(arr[:, 2], (0, 1)).all():
         raise ValueError(f'{where}: a point label must be 1 (foreground) or 0 (background), '
                          f'got {arr[:, 2].tolist()}')

@@ -348,6 +348,14 @@ class MattingInferencer:
                 raise GuidanceError(f'{self.model_name} takes one trimap; give either a '
                                     'trimap or a mask (made into a trimap band), not both')
             raise self._refuse(kind, KIND_NAMES[kind])
+        labels = getattr(self.model, 'point_labels', (0, 1))
+        if 'points' in out and len(out['points']):
+            refused = [p[:2].tolist() for p in out['points'] if int(p[2]) not in labels]
+            if refused:
+                kinds = ' and '.join({1: 'foreground (label 1)', 0: 'background (label 0)'}[k]
+                                     for k in labels)
+                raise GuidanceError(f'{self.model_name} takes {kinds} clicks only; the '
+                                    f'clicks at {refused} have another label')
         lacking = spec.missing(out)
         if lacking:
             need = ('one of ' if spec.one_of and set(lacking) == set(spec.one_of) else '') + \

@@ -64,6 +64,10 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
         suffixes: file name endings taken as images.
         on_missing: ``'error'``: a name missing from another folder is an error, listing
             every missing file; ``'skip'``: such samples are left out with a warning.
+        transparent_names: a text file (relative to ``data_root`` unless absolute) listing
+            the names (one per line, with or without extension) of the samples whose
+            subject is (semi-)transparent: they get ``transparent=True``, the others
+            ``False`` (SDMatte's ``*_transparent_samples.txt``); None: no flag.
         validate: ``False``; ``True`` / ``'decode'`` or ``'header'``: check every file
             at start-up (:func:`~mattebox.datasets.validation.validate_samples`) and fail
             listing every problem.
@@ -78,8 +82,9 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
                  fg_dir: Optional[str] = None, bg_dir: Optional[str] = None,
                  backgrounds: Optional[dict] = None, key_regex: Optional[str] = None,
                  recursive: bool = False, suffixes: Sequence[str] = IMG_SUFFIXES,
-                 on_missing: str = 'error', validate: Union[bool, str] = False,
-                 **kwargs) -> None:
+                 on_missing: str = 'error', transparent_names: Optional[str] = None,
+                 validate: Union[bool, str] = False, **kwargs) -> None:
+        self.transparent_names = transparent_names
         self.folders = {arg: d for arg, d in (('image_dir', image_dir), ('fg_dir', fg_dir),
                                               ('alpha_dir', alpha_dir),
                                               ('trimap_dir', trimap_dir),
@@ -106,6 +111,14 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
         self.on_missing = on_missing
         self._validate = check_validate_option(validate)
         super().__init__(ann_file='', data_root=data_root, **kwargs)
+
+    def _read_names(self, names_file: str) -> set:
+        path = names_file if osp.isabs(names_file) else osp.join(self.data_root, names_file)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{type(self).__name__}: transparent_names file not found: '
+                                    f'{path}')
+        with open(path, encoding='utf-8') as f:
+            return {_stem(line.strip()) for line in f if line.strip()}
 
     def _key(self, name: str) -> str:
         if self.key_regex is None:
@@ -176,6 +189,10 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
         if not data_list:
             raise ValueError(f'{name}: no sample found under {self.data_root!r} '
                              f'({", ".join(f"{a}={d}" for a, d in self.folders.items())})')
+        if self.transparent_names:
+            flagged = self._read_names(self.transparent_names)
+            for sample in data_list:
+                sample['transparent'] = sample['name'] in flagged
         if self.backgrounds:
             bg = self.backgrounds
             root = self.data_root

@@ -110,7 +110,8 @@ def file_arguments(model_cfg: dict) -> Iterator[Tuple[str, str, Any]]:
     """``(config key, argument, value)`` of every local-file argument in a model config.
 
     A component declares its file arguments in a ``FILE_ARGUMENTS`` class attribute
-    (e.g. ``VGG16.FILE_ARGUMENTS = ('pretrained',)``); mmengine's ``Pretrained``
+    (e.g. ``VGG16.FILE_ARGUMENTS = ('pretrained',)``; a dotted name such as
+    ``'pretrained.unet'`` looks inside a dict argument); mmengine's ``Pretrained``
     initialiser (``init_cfg=dict(type='Pretrained', checkpoint=...)``) names its file
     ``checkpoint``. Nothing here lists a family's keys: a new family declares its own.
     """
@@ -124,8 +125,11 @@ def file_arguments(model_cfg: dict) -> Iterator[Tuple[str, str, Any]]:
             cls = R.MODELS.get(t)
             names = tuple(getattr(cls, 'FILE_ARGUMENTS', ())) if cls is not None else ()
         for name in names:
-            if name in d:
-                yield key, name, d[name]
+            node = d
+            for part in name.split('.'):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                yield key, name, node
 
 
 def _check_files(cfg: dict, loaders: List[str], check_load_from: bool) -> List[str]:

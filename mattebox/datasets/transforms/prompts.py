@@ -1,8 +1,11 @@
 """Guidance drawn from the ground truth, for training (and seeded test prompts): boxes,
 points, masks, and text from the annotations.
 
-Every random choice uses the global ``np.random`` (seeded per worker by mmengine, like
-every other transform). Conversions are the ones of :mod:`mattebox.guidance`.
+Random choices use the global ``np.random`` (seeded per worker by mmengine, like every
+other transform), or, with ``seed=N``, a generator seeded with ``(N, sample_idx)``: the
+prompt is then a function of the sample alone, whatever the order, the workers or the
+number of processes (fixed test prompts). Conversions are those of
+:mod:`mattebox.guidance`.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -16,6 +19,39 @@ from mattebox.registry import TRANSFORMS
 from ._utils import image_2d, require_keys
 
 MASK_OPERATIONS = ('erode', 'dilate', 'erode_dilate', 'dilate_erode')
+
+
+class _Draws:
+    """Random draws from the global ``np.random`` or from a per-sample generator."""
+
+    def __init__(self, seed: Optional[int], results: dict, owner: str) -> None:
+        self.rng = None
+        if seed is not None:
+            if 'sample_idx' not in results:
+                raise KeyError(f'{owner}(seed={seed}) needs the sample_idx of the sample '
+                               '(the datasets set it) to seed its prompt')
+            self.rng = np.random.default_rng([int(seed), int(results['sample_idx'])])
+
+    def uniform(self, low: float, high: float) -> float:
+        return float(self.rng.uniform(low, high) if self.rng else np.random.uniform(low, high))
+
+    def random(self, size=None):
+        return self.rng.random(size) if self.rng else np.random.random(size)
+
+    def integer(self, low: int, high: int) -> int:
+        """An int in [low, high)."""
+        return int(self.rng.integers(low, high) if self.rng else np.random.randint(low, high))
+
+    def choice(self, n: int, size: int) -> np.ndarray:
+        """``size`` distinct indices of ``range(n)``."""
+        return self.rng.choice(n, size=size, replace=False) if self.rng else \
+            np.random.choice(n, size=size, replace=False)
+
+
+def _check_seed(seed, owner: str) -> Optional[int]:
+    if seed is not None and not (isinstance(seed, int) and seed >= 0):
+        raise ValueError(f'{owner}: seed must be None or an int >= 0, got {seed!r}')
+    return seed
 
 
 def _number_pair(value, name: str, owner: str, low: float, high: float) -> Tuple[float, float]:
@@ -49,10 +85,12 @@ class GenerateBoxPrompt(BaseTransform):
         inclusive_max: give the last row / column *index* as ``x1`` / ``y1``, which
             leaves that row and column outside the box, as SDMatte's ``GenBBox`` does
             (its released weights were trained so); False: the tight box.
+        seed: None (global ``np.random``) or a seed for per-sample draws (module doc).
     """
 
     def __init__(self, jitter: float = 0.0, dominance: float = 10.0,
-                 inclusive_max: bool = False) -> None:
+                 inclusive_max: bool = False, seed: Optional[int] = None) -> None:
+        self.seed = _check_seed(seed, 'GenerateBoxPrompt')
         if not (isinstance(jitter, (int, float)) and 0 <= jitter <= 1):
             raise ValueError(f'GenerateBoxPrompt: jitter must be in [0, 1], got {jitter!r}')
         if not (isinstance(dominance, (int, float)) and dominance >= 1):
@@ -69,9 +107,10 @@ class GenerateBoxPrompt(BaseTransform):
             results['boxes'] = np.zeros((0, 4), np.float32)
             return results
         x0, y0, x1, y1 = (int(v) for v in box)
-        coe = np.random.uniform(0, self.jitter) if self.jitter else 0.0
+        draw = _Draws(self.seed, results, 'GenerateBoxPrompt')
+        coe = draw.uniform(0, self.jitter) if self.jitter else 0.0
         pad_y, pad_x = int(coe * (y1 - y0)), int(coe * (x1 - x0))
-        signs = np.where(np.random.random(4) < 0.5, 1, -1) if self.jitter else np.ones(4)
+        signs = np.where(draw.random(4) < 0.5, 1, -1) if self.jitter else np.ones(4)
         y0, y1 = max(0, y0 + signs[0] * pad_y), min(h, y1 + signs[1] * pad_y)
         x0, x1 = max(0, x0 + signs[2] * pad_x), min(w, x1 + signs[3] * pad_x)
         if x1 <= x0 or y1 <= y0:  # jittered away: keep the tight box
@@ -81,7 +120,7 @@ class GenerateBoxPrompt(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(jitter={self.jitter}, dominance={self.dominance}, '
-                f'inclusive_max={self.inclusive_max})')
+                f'inclusive_max={self.inclusive_max}, seed={self.seed})')
 
 
 @TRANSFORMS.register_module()
@@ -98,11 +137,13 @@ class GeneratePointPrompt(BaseTransform):
 
     Args:
         num_points: how many points (an int, or a ``(min, max)`` range, max included).
-        threshold: alpha threshold on the 0-1 scale (SDMatte: 0 in training, 0.8 at
-            test).
+        threshold: alpha threshold on the 0-1 scale (SDMatte: 0.8).
+        seed: None (global ``np.random``) or a seed for per-sample draws (module doc).
     """
 
-    def __init__(self, num_points=10, threshold: float = 0.0) -> None:
+    def __init__(self, num_points=10, threshold: float = 0.0,
+                 seed: Optional[int] = None) -> None:
+        self.seed = _check_seed(seed, 'GeneratePointPrompt')
         if isinstance(num_points, int) and not isinstance(num_points, bool):
             num_points = (num_points, num_points)
         lo, hi = _number_pair(num_points, 'num_points', 'GeneratePointPrompt', 1, 1e9)
@@ -119,10 +160,11 @@ class GeneratePointPrompt(BaseTransform):
         require_keys(self, results, ['alpha'])
         alpha = image_2d(self, results, 'alpha')
         lo, hi = self.num_points
-        count = lo if lo == hi else int(np.random.randint(lo, hi + 1))
+        draw = _Draws(self.seed, results, 'GeneratePointPrompt')
+        count = lo if lo == hi else draw.integer(lo, hi + 1)
         ys, xs = np.nonzero(alpha > self.threshold * 255)
         if len(ys) > count:
-            pick = np.random.choice(len(ys), size=count, replace=False)
+            pick = draw.choice(len(ys), count)
             ys, xs = ys[pick], xs[pick]
         points = np.stack([xs, ys, np.ones(len(xs))], axis=1) if len(xs) else np.zeros((0, 3))
         results['points'] = points.astype(np.float32)
@@ -130,7 +172,7 @@ class GeneratePointPrompt(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_points={self.num_points}, '
-                f'threshold={self.threshold})')
+                f'threshold={self.threshold}, seed={self.seed})')
 
 
 @TRANSFORMS.register_module()
@@ -152,12 +194,14 @@ class GenerateMaskPrompt(BaseTransform):
             (0.01, 1.0)), or None.
         operations: the morphological operations to draw from.
         kernel_range: ``(min, max)`` kernel sizes, max excluded (SDMatte: (15, 30)).
+        seed: None (global ``np.random``) or a seed for per-sample draws (module doc).
     """
 
     def __init__(self, threshold_range: Optional[Tuple[float, float]] = (0.01, 1.0),
                  operations: Sequence[str] = MASK_OPERATIONS,
-                 kernel_range: Tuple[int, int] = (15, 30)) -> None:
+                 kernel_range: Tuple[int, int] = (15, 30), seed: Optional[int] = None) -> None:
         owner = 'GenerateMaskPrompt'
+        self.seed = _check_seed(seed, owner)
         self.threshold_range = None if threshold_range is None else _number_pair(
             threshold_range, 'threshold_range', owner, 0, 1)
         operations = [operations] if isinstance(operations, str) else list(operations)
@@ -171,29 +215,28 @@ class GenerateMaskPrompt(BaseTransform):
                              f'min < max (max excluded), got {kernel_range!r}')
         self.kernel_range = (int(lo), int(hi))
 
-    def _kernel(self) -> np.ndarray:
-        size = int(np.random.randint(*self.kernel_range))
-        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-
     def transform(self, results: dict) -> dict:
         require_keys(self, results, ['alpha'])
         alpha = image_2d(self, results, 'alpha')
+        draw = _Draws(self.seed, results, 'GenerateMaskPrompt')
         if self.threshold_range is None:
             mask = np.ascontiguousarray(alpha, dtype=np.uint8)
         else:
-            thr = np.random.uniform(*self.threshold_range)
+            thr = draw.uniform(*self.threshold_range)
             mask = np.where(alpha >= thr * 255, np.uint8(255), np.uint8(0))
         if self.operations:
-            op = self.operations[np.random.randint(len(self.operations))]
+            op = self.operations[draw.integer(0, len(self.operations))]
             for step in op.split('_'):
                 morph = cv2.erode if step == 'erode' else cv2.dilate
-                mask = morph(mask, self._kernel())
+                size = draw.integer(*self.kernel_range)
+                mask = morph(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
         results['mask'] = mask
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(threshold_range={self.threshold_range}, '
-                f'operations={self.operations}, kernel_range={self.kernel_range})')
+                f'operations={self.operations}, kernel_range={self.kernel_range}, '
+                f'seed={self.seed})')
 
 
 @TRANSFORMS.register_module()

@@ -47,13 +47,22 @@ class GenerateTrimap(BaseTransform):
         kernel_size: an int, or a ``(min, max)`` range (max excluded) of kernel sizes.
         iterations: an int, or a ``(min, max)`` range (max excluded) of iterations.
         random: draw kernel and iterations at random; otherwise use the smallest.
+        fg_threshold: the eroded alpha at or above which a pixel is foreground (255).
+        bg_threshold: the dilated alpha at or below which a pixel is background (0).
+            SDMatte / GCA's ``GenTrimap`` is ``kernel_size=(15, 30), fg_threshold=243,
+            bg_threshold=12`` (:func:`mattebox.guidance.trimap_from_alpha`).
     """
 
     def __init__(self, kernel_size: Union[int, Tuple[int, int]] = (1, 30),
-                 iterations: Union[int, Tuple[int, int]] = (1, 2), random: bool = True) -> None:
+                 iterations: Union[int, Tuple[int, int]] = (1, 2), random: bool = True,
+                 fg_threshold: int = 255, bg_threshold: int = 0) -> None:
         self.kernel_size = _range(kernel_size, 'kernel_size')
         self.iterations = _range(iterations, 'iterations')
         self.random = random
+        if not (0 <= bg_threshold < fg_threshold <= 255):
+            raise ValueError(f'GenerateTrimap: need 0 <= bg_threshold < fg_threshold <= 255, '
+                             f'got {bg_threshold} and {fg_threshold}')
+        self.fg_threshold, self.bg_threshold = int(fg_threshold), int(bg_threshold)
         self.kernels = [cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
                         for s in range(*self.kernel_size)]
 
@@ -71,12 +80,14 @@ class GenerateTrimap(BaseTransform):
         else:
             erode_k = dilate_k = self.kernels[0]
             iterations = self.iterations[0]
-        results['trimap'] = trimap_from_alpha(alpha, erode_k, dilate_k, iterations)
+        results['trimap'] = trimap_from_alpha(alpha, erode_k, dilate_k, iterations,
+                                              self.fg_threshold, self.bg_threshold)
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(kernel_size={self.kernel_size}, '
-                f'iterations={self.iterations}, random={self.random})')
+                f'iterations={self.iterations}, random={self.random}, '
+                f'fg_threshold={self.fg_threshold}, bg_threshold={self.bg_threshold})')
 
 
 @TRANSFORMS.register_module()
