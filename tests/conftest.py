@@ -24,6 +24,14 @@ def _mattebox_scope():
         yield
 
 
+@pytest.fixture(scope='module', autouse=True)
+def _mattebox_scope_for_module_fixtures():
+    """The same for module-scoped fixtures (they are set up before the one above)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mattebox'):
+        yield
+
+
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory) -> str:
     """A small synthetic dataset in the Composition-1k layout (64 x 64)."""

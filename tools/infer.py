@@ -240,7 +240,9 @@ def run(args: argparse.Namespace) -> List[Dict[str, str]]:
     columns = (TextColumn('{task.description}'), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     from rich.console import Console
-    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
+    console = Console(stderr=True)  # a bar only on a terminal: nothing stray in logs / pipes
+    with Progress(*columns, transient=True, console=console,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task(f'{matter.model_name} inference', total=len(images))
         for image in images:
             result = matter(image, trimap=trimaps.get(image), mask=masks.get(image),

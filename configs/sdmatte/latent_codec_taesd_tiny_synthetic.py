@@ -1,4 +1,5 @@
-# A tiny TAESD-style VAE (AutoencoderTiny: 8x downsampling, 4 latent channels) trained
+# A tiny TAESD-style VAE (AutoencoderTiny, 3 blocks: 4x downsampling like the tiny KL VAE, so that
+# LiteSDMatte's features match its tiny SDMatte teacher's; 4 latent channels) trained
 # to reconstruct the synthetic images and alpha mattes: the frozen VAE of
 # litesdmatte_tiny_synthetic.py (LiteSDMatte uses TAESD). A couple of CPU minutes:
 #   python tools/train.py configs/sdmatte/latent_codec_taesd_tiny_synthetic.py
@@ -11,10 +12,10 @@ size = 64
 
 # keep in sync with model.vae of litesdmatte_tiny_synthetic.py
 vae = dict(kind='tiny', config=dict(
-    in_channels=3, out_channels=3, encoder_block_out_channels=(16, 16, 16, 16),
-    decoder_block_out_channels=(16, 16, 16, 16), act_fn='relu', upsample_fn='nearest',
-    latent_channels=4, upsampling_scaling_factor=2, num_encoder_blocks=(1, 1, 1, 1),
-    num_decoder_blocks=(1, 1, 1, 1), latent_magnitude=3, latent_shift=0.5,
+    in_channels=3, out_channels=3, encoder_block_out_channels=(16, 16, 16),
+    decoder_block_out_channels=(16, 16, 16), act_fn='relu', upsample_fn='nearest',
+    latent_channels=4, upsampling_scaling_factor=2, num_encoder_blocks=(1, 1, 1),
+    num_decoder_blocks=(1, 1, 1), latent_magnitude=3, latent_shift=0.5,
     scaling_factor=1.0))
 
 model = dict(

@@ -13,10 +13,10 @@ work_dir = f'./work_dirs/{experiment_name}'
 
 model = dict(
     vae=dict(_delete_=True, kind='tiny', tiny_input_zero_one=True, config=dict(
-        in_channels=3, out_channels=3, encoder_block_out_channels=(16, 16, 16, 16),
-        decoder_block_out_channels=(16, 16, 16, 16), act_fn='relu', upsample_fn='nearest',
-        latent_channels=4, upsampling_scaling_factor=2, num_encoder_blocks=(1, 1, 1, 1),
-        num_decoder_blocks=(1, 1, 1, 1), latent_magnitude=3, latent_shift=0.5,
+        in_channels=3, out_channels=3, encoder_block_out_channels=(16, 16, 16),
+        decoder_block_out_channels=(16, 16, 16), act_fn='relu', upsample_fn='nearest',
+        latent_channels=4, upsampling_scaling_factor=2, num_encoder_blocks=(1, 1, 1),
+        num_decoder_blocks=(1, 1, 1), latent_magnitude=3, latent_shift=0.5,
         scaling_factor=1.0)),
     # model.pretrained.vae and model.distill.teacher_checkpoint: see the commands above
     distill=dict(teacher_config='configs/sdmatte/sdmatte_tiny_synthetic.py',
