@@ -382,6 +382,12 @@ class SDMatte(BaseMattor):
         if len(features) != len(teacher_features):
             raise ValueError(f'SDMatte distillation: the student has {len(features)} feature '
                              f'maps, the teacher {len(teacher_features)} (mid blocks differ?)')
+        for i, (s, t) in enumerate(zip(features, teacher_features)):
+            if s.shape != t.shape:
+                raise ValueError(
+                    f'SDMatte distillation: feature map {i} is {tuple(s.shape)} in the '
+                    f'student and {tuple(t.shape)} in the teacher; their VAEs must '
+                    'downsample alike and their UNets have the same channels')
         total = sum(F.mse_loss(s, t) for s, t in zip(features, teacher_features))
         return float(self.distill_cfg.get('weight', 0.01)) * total
 
