@@ -323,6 +323,14 @@ class MattingInferencer:
 
         spec, notes = self.guidance_spec, []
         accepted = set(spec.accepted)
+        if 'points' in given and 'points' in accepted:
+            labels = {int(v) for v in given['points'][:, 2]}
+            refused = sorted(labels - set(spec.point_labels))
+            if refused:
+                kinds = {1: 'foreground points (label 1)', 0: 'background points (label 0)'}
+                takes = ' and '.join(kinds[v] for v in spec.point_labels)
+                raise GuidanceError(f'{self.model_name} takes {takes} only; it cannot use '
+                                    f'{" or ".join(kinds[v] for v in refused)}')
         out: Dict[str, Any] = {k: v for k, v in given.items() if k in accepted}
         used = set(out)
         if 'trimap' in accepted and 'trimap' not in out and 'mask' in given:
