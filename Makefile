@@ -13,11 +13,11 @@ DEMO_DIR ?= work_dirs/demo
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py requirements/runtime.txt requirements/tests.txt requirements/diffusion.txt
+$(VENV)/.installed: setup.py requirements/runtime.txt requirements/tests.txt requirements/diffusion.txt requirements/app.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[tests,diffusion]"
+	$(PY) -m pip install -q -e ".[tests,diffusion,app]"
 	@touch $@
 
 $(DEMO_DATA)/test_list.json: | install
@@ -48,6 +48,8 @@ demo: install $(DEMO_DATA)/test_list.json
 	@echo "   cut-out:         $(DEMO_DIR)/infer/0000_cutout.png (and _alpha, _composite)"
 	@echo "   your own photo:  $(PY) tools/infer.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth \\"
 	@echo "                        PHOTO.jpg --trimap TRIMAP.png --out results   (docs/inference.md)"
+	@echo "   on a page:       $(PY) tools/app.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth"
+	@echo "                    then open the address it prints (http://127.0.0.1:7860 when free; docs/app.md)"
 
 test: install
 	$(PY) -m pytest tests -q

@@ -1,4 +1,4 @@
-"""Install mattebox: ``pip install -e .`` (extras: tests, diffusion, all)."""
+"""Install mattebox: ``pip install -e .`` (extras: tests, diffusion, app, all)."""
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -22,6 +22,7 @@ def read_version() -> str:
 extras = {
     'tests': read_requirements('tests.txt'),
     'diffusion': read_requirements('diffusion.txt'),
+    'app': read_requirements('app.txt'),  # tools/app.py, the interactive page (Gradio)
 }
 extras['all'] = sorted({r for reqs in extras.values() for r in reqs})
 

@@ -189,12 +189,26 @@ def check_image_file(path: str, max_side: int, what: str = 'image') -> Tuple[int
     try:
         with PIL.Image.open(path) as im:
             w, h = im.size
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as e:
+    except PIL.Image.DecompressionBombError:
+        raise InputError(f'{what}: more than {2 * PIL.Image.MAX_IMAGE_PIXELS} pixels, too '
+                         f'large; this page takes images up to {max_side} pixels on the longer '
+                         'side (tools/app.py --max-side)') from None
+    except (OSError, ValueError) as e:
         raise InputError(f'{what}: not an image this page can read ({e})') from None
     if max(w, h) > max_side:
         raise InputError(f'{what}: {w} x {h} pixels is too large; this page takes images up '
                          f'to {max_side} pixels on the longer side (tools/app.py --max-side)')
     return w, h
+
+
+def upload_path(value: Any) -> Optional[str]:
+    """The server-side path of an upload, from an image component's raw payload (events
+    with ``preprocess=False``: nothing is decoded before :func:`check_image_file`)."""
+    if isinstance(value, dict):
+        return value.get('path')
+    if isinstance(value, str):
+        return value
+    return getattr(value, 'path', None)
 
 
 def _paint_layer(editor_value: Optional[dict], shape: Sequence[int]) -> Optional[np.ndarray]:
@@ -401,7 +415,8 @@ element.addEventListener('pointermove', (e) => {
   if (!start || props.mode !== 'box') return;
   const p = where(e, true), live = element.querySelector('.mb-live');
   if (!p || !live) return;
-  live.setAttribute('x', Math.min(start[0], p[0])); live.setAttribute('y', Math.min(start[1], p[1]));
+  live.setAttribute('x', Math.min(start[0], p[0]));
+  live.setAttribute('y', Math.min(start[1], p[1]));
   live.setAttribute('width', Math.abs(p[0] - start[0]));
   live.setAttribute('height', Math.abs(p[1] - start[1]));
   live.setAttribute('visibility', 'visible');
@@ -596,42 +611,46 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
             return gr.HTML(value=value or empty_clicks(), src=state['src'], w=w, h=h,
                            mode=mode or 'fg')
 
-        def on_image(path, mode):
+        def on_image(payload, mode):
+            path = upload_path(payload)
             blank_editor = {'background': None, 'layers': [], 'composite': None}
+            cleared = [None, blank_editor, blank_editor, clicks_update(None, mode),
+                       describe_clicks(None), None, None, *cleared_results]
             if not path:
-                return [None, blank_editor, blank_editor,
-                        clicks_update(None, mode), describe_clicks(None), None, None,
-                        *cleared_results, 'Upload a photo to start.']
+                return [gr.skip(), *cleared, 'Upload a photo to start.']
             try:
                 w, h = check_image_file(path, max_side, 'photo')
                 rgb = read_rgb(path, 'photo')
-            except InputError as e:
-                return [None, blank_editor, blank_editor,
-                        clicks_update(None, mode), describe_clicks(None), None, None,
-                        *cleared_results, status_error(f'Photo refused: {e}')]
+            except InputError as e:  # the photo goes, with the message why
+                return [None, *cleared, status_error(f'Photo refused: {e}')]
             editor = {'background': path, 'layers': [], 'composite': None}
             state = {'rgb': rgb, 'name': osp.splitext(osp.basename(path))[0] or 'image',
                      'src': data_url(rgb)}
-            return [state, editor, editor, clicks_update(state, mode),
+            return [gr.skip(), state, editor, editor, clicks_update(state, mode),
                     describe_clicks(None), None, None, *cleared_results,
                     f'Photo: {w} x {h} pixels. Now give the guidance and press **Run**.']
 
-        image_outputs = [image_state, trimap_painter, mask_painter, clicks, clicks_info,
-                         trimap_painted, mask_made, *result_outputs, status]
-        image.upload(on_image, [image, click_mode], image_outputs)
+        image_outputs = [image, image_state, trimap_painter, mask_painter, clicks,
+                         clicks_info, trimap_painted, mask_made, *result_outputs, status]
+        # preprocess=False: the handler gets the upload's path, not a decoded image, so
+        # that an oversized one is refused from its header
+        image.upload(on_image, [image, click_mode], image_outputs, preprocess=False)
         image.clear(lambda mode: on_image(None, mode), click_mode, image_outputs)
 
-        def refuse_oversized(path, what):
+        def refuse_oversized(payload, what):
+            path = upload_path(payload)
             if not path:
-                return None, gr.skip()
+                return gr.skip(), gr.skip()
             try:
                 check_image_file(path, max_side, what)
             except InputError as e:
-                return None, status_error(str(e))
-            return path, gr.skip()
+                return None, status_error(f'{what[0].upper()}{what[1:]} refused: {e}')
+            return gr.skip(), gr.skip()
 
         trimap_file.upload(lambda p: refuse_oversized(p, 'trimap'), trimap_file,
-                           [trimap_file, status])
+                           [trimap_file, status], preprocess=False)
+        bg_image.upload(lambda p: refuse_oversized(p, 'background image'), bg_image,
+                        [bg_image, status], preprocess=False)
 
         # ---- previews of painted guidance
         def on_trimap_paint(editor, state):
@@ -797,10 +816,10 @@ def serve(models: Sequence[LoadedModel], host: str, port: Optional[int],
         signal.signal(signal.SIGTERM, stop)
         demo.queue(default_concurrency_limit=1)
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False,
-                    max_file_size=int(max_upload_mb * 1024 * 1024), show_error=False, ssr_mode=False,
-                    pwa=False, mcp_server=False, enable_monitoring=False, run_history=False,
-                    footer_links=[], theme=gr.themes.Default(), css=PAGE_CSS,
-                    allowed_paths=[root])
+                    max_file_size=int(max_upload_mb * 1024 * 1024), show_error=False,
+                    ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
+                    run_history=False, footer_links=[], theme=gr.themes.Default(),
+                    css=PAGE_CSS)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
