@@ -507,7 +507,7 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
                                elem_id='mb-group-trimap-upload') as tab_upload:
                     trimap_file = gr.Image(
                         type='filepath', image_mode=None, format='png',
-                        sources=['upload', 'clipboard'], elem_id='mb-trimap-file',
+                        sources=['upload', 'clipboard'], elem_id='mb-trimap-file', height=260,
                         label='Trimap (PNG: 0 background, 128 unknown, 255 foreground)')
                 with gr.Column(visible=tab0 == 'trimap_paint',
                                elem_id='mb-group-trimap-paint') as tab_tpaint:
@@ -567,11 +567,12 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
             with gr.Column(scale=1):
                 shown = ['download', 'fullscreen']
                 alpha_out = gr.Image(label='Alpha matte', format='png', interactive=False,
-                                     buttons=shown, elem_id='mb-alpha')
+                                     buttons=shown, height=300, elem_id='mb-alpha')
                 cutout_out = gr.Image(label='Cut-out (over a checkerboard)', format='png',
-                                      interactive=False, buttons=shown, elem_id='mb-cutout')
+                                      interactive=False, buttons=shown, height=300,
+                                      elem_id='mb-cutout')
                 composite_out = gr.Image(label='Over a new background', format='png',
-                                         interactive=False, buttons=shown,
+                                         interactive=False, buttons=shown, height=300,
                                          elem_id='mb-composite')
                 with gr.Row():
                     bg_colour = gr.ColorPicker('#00b140', label='Background colour',
