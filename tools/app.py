@@ -400,6 +400,12 @@ const where = (e, clamp) => {
   fx = Math.min(1, Math.max(0, fx)); fy = Math.min(1, Math.max(0, fy));
   return [fx * props.w, fy * props.h];
 };
+// the click mode is read from the radio on the page (no server round trip that could
+// overwrite a click made meanwhile); props.mode when the radio is not shown
+const clickMode = () => {
+  const checked = document.querySelector('#mb-click-mode input:checked');
+  return checked ? checked.value : props.mode;
+};
 const current = () => {
   const v = props.value || {};
   return {points: (v.points || []).slice(), box: v.box || null, log: (v.log || []).slice()};
@@ -412,7 +418,7 @@ element.addEventListener('pointerdown', (e) => {
   try { element.setPointerCapture(e.pointerId); } catch (err) {}
 });
 element.addEventListener('pointermove', (e) => {
-  if (!start || props.mode !== 'box') return;
+  if (!start || clickMode() !== 'box') return;
   const p = where(e, true), live = element.querySelector('.mb-live');
   if (!p || !live) return;
   live.setAttribute('x', Math.min(start[0], p[0]));
@@ -425,7 +431,8 @@ element.addEventListener('pointerup', (e) => {
   if (!start) return;
   const s = start, p = where(e, true) || s, v = current();
   start = null;
-  if (props.mode === 'box') {
+  const mode = clickMode();
+  if (mode === 'box') {
     const x0 = Math.round(Math.min(s[0], p[0])), x1 = Math.round(Math.max(s[0], p[0]));
     const y0 = Math.round(Math.min(s[1], p[1])), y1 = Math.round(Math.max(s[1], p[1]));
     const live = element.querySelector('.mb-live');
@@ -435,7 +442,7 @@ element.addEventListener('pointerup', (e) => {
     v.box = [x0, y0, x1, y1];
   } else {
     const x = Math.min(props.w - 1, Math.floor(s[0])), y = Math.min(props.h - 1, Math.floor(s[1]));
-    v.points.push([x, y, props.mode === 'bg' ? 0 : 1]);
+    v.points.push([x, y, mode === 'bg' ? 0 : 1]);
     v.log.push(['p']);
   }
   props.value = v;
@@ -594,12 +601,15 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
                           result_state]
 
         # ---- model choice: the tools follow the model's guidance_spec
-        def on_model(label):
-            return [*tool_updates(by_label[label]), *cleared_results,
+        def on_model(label, state):
+            modes = visible_tools(by_label[label].matter.guidance_spec)['click_modes']
+            return [*tool_updates(by_label[label]),
+                    clicks_update(state, modes[0] if modes else None), *cleared_results,
                     'Model changed: give its guidance and press Run.']
 
-        model.change(on_model, model, [*tab_items, source, click_mode, band, text,
-                                       transparent, model_info, *result_outputs, status])
+        model.change(on_model, [model, image_state],
+                     [*tab_items, source, click_mode, band, text, transparent, model_info,
+                      clicks, *result_outputs, status])
         source.change(lambda tab: [gr.Column(visible=t == tab) for t in TAB_LABELS], source,
                       tab_items)
 
@@ -680,8 +690,6 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
                   show_progress='hidden')
 
         # ---- the click tool
-        click_mode.change(lambda m, state, value: clicks_update(state, m, value),
-                          [click_mode, image_state, clicks], clicks)
         clicks.change(describe_clicks, clicks, clicks_info, show_progress='hidden')
         undo.click(undo_click, clicks, clicks)
         clear.click(empty_clicks, None, clicks)

@@ -342,6 +342,7 @@ def test_click_box_text_and_transparent_reach_a_model_that_takes_them(app, page,
     # the recorder declares points (fg and bg), boxes, mask, text, transparent
     page.locator('#mb-model input').click()
     page.get_by_role('option', name='_ClickRecorder', exact=False).click()
+    wait_status(page, 'Model changed')
     tool(page, 'Click / box').wait_for()
     assert tool(page, 'Paint mask').is_visible()
     assert tool(page, 'Upload trimap').count() == 0
