@@ -488,7 +488,11 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
                    delete_cache=(900, 3600)) as demo:
         image_state = gr.State(None)   # {'rgb': array, 'name': str}
         result_state = gr.State(None)  # MattingResult of the last run
-        files_state = gr.State(None)   # the folder of the last run's downloads
+        # the folder of the last run's downloads: the next run replaces it, and it goes
+        # when Gradio drops the session's state (some time after its tab closes) or when
+        # the page stops
+        files_state = gr.State(None, delete_callback=lambda folder: folder and shutil.rmtree(
+            folder, ignore_errors=True))
 
         gr.Markdown('## mattebox: interactive matting\n'
                     '1. Upload a photo. 2. Guide the model with a tool below (the one chosen '
@@ -828,7 +832,10 @@ def serve(models: Sequence[LoadedModel], host: str, port: Optional[int],
                     max_file_size=int(max_upload_mb * 1024 * 1024), show_error=False,
                     ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
                     run_history=False, footer_links=[], theme=gr.themes.Default(),
-                    css=PAGE_CSS)
+                    css=PAGE_CSS, quiet=True, prevent_thread_lock=True)
+        print(f'* Running on local URL:  {demo.local_url}\n  open it in a browser; Ctrl-C '
+              'stops the page and deletes its temporary folder', flush=True)
+        demo.block_thread()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
