@@ -78,26 +78,17 @@ class GuidanceSpec:
         one_of: fields of which a batch must have at least one (e.g. points, boxes or
             mask for an interactive model).
         optional: further fields the model uses when given (e.g. ``transparent``).
-        point_labels: the click labels the model uses when it takes ``points``: 1
-            (foreground clicks) by default; ``(1, 0)`` for a model that also uses
-            background clicks. The inference API refuses points with another label, and
-            the interactive page (``tools/app.py``) offers the background click only
-            when 0 is here.
     """
 
     def __init__(self, required: Sequence[str] = (), one_of: Sequence[str] = (),
-                 optional: Sequence[str] = (), point_labels: Sequence[int] = (1, )) -> None:
+                 optional: Sequence[str] = ()) -> None:
         for name in (*required, *one_of, *optional):
             if name not in GUIDANCE_FIELDS:
                 raise ValueError(f'GuidanceSpec: unknown guidance {name!r}; the kinds are '
                                  f'{GUIDANCE_FIELDS}')
-        if not point_labels or not set(point_labels) <= {0, 1}:
-            raise ValueError(f'GuidanceSpec: point_labels must hold 1 (foreground) and/or 0 '
-                             f'(background), got {tuple(point_labels)}')
         self.required = tuple(required)
         self.one_of = tuple(one_of)
         self.optional = tuple(optional)
-        self.point_labels = tuple(int(v) for v in point_labels)
 
     @property
     def accepted(self) -> Tuple[str, ...]:
@@ -131,7 +122,7 @@ class GuidanceSpec:
 
     def __repr__(self) -> str:
         return (f'GuidanceSpec(required={self.required}, one_of={self.one_of}, '
-                f'optional={self.optional}, point_labels={self.point_labels})')
+                f'optional={self.optional})')
 
 
 # ------------------------------------------------------------------------- trimaps

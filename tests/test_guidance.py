@@ -144,11 +144,6 @@ def test_guidance_spec_messages():
         interactive.check({'image', 'transparent'} - {'transparent'}, 'SDMatte')
     with pytest.raises(ValueError, match="unknown guidance 'scribbles'"):
         G.GuidanceSpec(required=('scribbles', ))
-    assert interactive.point_labels == (1, )
-    assert G.GuidanceSpec(one_of=('points', ), point_labels=(1, 0)).point_labels == (1, 0)
-    with pytest.raises(ValueError, match=r'point_labels must hold 1 \(foreground\) and/or 0 '
-                       r'\(background\), got \(2,\)'):
-        G.GuidanceSpec(one_of=('points', ), point_labels=(2, ))
 
 
 def test_affine_moves_keep_points_on_pixels_and_drop_what_leaves():

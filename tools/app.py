@@ -136,8 +136,9 @@ def load_models(pairs: Sequence[str], device: Optional[str] = None) -> List[Load
     return models
 
 
-def visible_tools(spec: G.GuidanceSpec) -> Dict[str, Any]:
-    """Which tools the page shows for a model, from what its spec accepts.
+def visible_tools(spec: G.GuidanceSpec, point_labels: Sequence[int] = (1, 0)) -> Dict[str, Any]:
+    """Which tools the page shows for a model, from what its spec accepts and the click
+    labels it uses (``MattingInferencer.point_labels``: the model's ``point_labels``).
 
     Returns:
         ``{tab id: bool}`` for the guidance tabs, plus ``click_modes`` (the click tool's
@@ -147,7 +148,7 @@ def visible_tools(spec: G.GuidanceSpec) -> Dict[str, Any]:
     accepted = set(spec.accepted)
     modes = []
     if 'points' in accepted:
-        modes += [m for m, label in (('fg', 1), ('bg', 0)) if label in spec.point_labels]
+        modes += [m for m, label in (('fg', 1), ('bg', 0)) if label in point_labels]
     if 'boxes' in accepted:
         modes.append('box')
     return {
@@ -160,6 +161,11 @@ def visible_tools(spec: G.GuidanceSpec) -> Dict[str, Any]:
         'text': 'text' in accepted,
         'transparent': 'transparent' in accepted,
     }
+
+
+def tools_of(model: LoadedModel) -> Dict[str, Any]:
+    """:func:`visible_tools` of a loaded model."""
+    return visible_tools(model.matter.guidance_spec, model.matter.point_labels)
 
 
 def describe_model(model: LoadedModel) -> str:
@@ -463,10 +469,10 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
 
     by_label = {m.label: m for m in models}
     first = models[0]
-    tools0 = visible_tools(first.matter.guidance_spec)
+    tools0 = tools_of(first)
 
     def tool_updates(model: LoadedModel):
-        tools = visible_tools(model.matter.guidance_spec)
+        tools = tools_of(model)
         tab = first_tab(tools)
         modes = tools['click_modes']
         return [
@@ -606,7 +612,7 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
 
         # ---- model choice: the tools follow the model's guidance_spec
         def on_model(label, state):
-            modes = visible_tools(by_label[label].matter.guidance_spec)['click_modes']
+            modes = tools_of(by_label[label])['click_modes']
             return [*tool_updates(by_label[label]),
                     clicks_update(state, modes[0] if modes else None), *cleared_results,
                     'Model changed: give its guidance and press Run.']
@@ -683,7 +689,7 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
             mask = mask_from_paint(editor, state['rgb'].shape)
             if mask is None:
                 return None
-            if visible_tools(by_label[label].matter.guidance_spec)['band']:
+            if tools_of(by_label[label])['band']:
                 return G.trimap_from_mask(mask, int(band_width))
             return mask
 
@@ -704,7 +710,7 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
             """The keyword arguments for the inferencer from the chosen tool, plus text and
             the transparent flag; and the kinds given."""
             shape = state['rgb'].shape
-            tools = visible_tools(model_.matter.guidance_spec)
+            tools = tools_of(model_)
             kwargs: Dict[str, Any] = {}
             if tab == 'trimap_upload' and tools['trimap_upload'] and trimap_path:
                 check_image_file(trimap_path, max_side, 'trimap')

@@ -262,6 +262,12 @@ class MattingInferencer:
         return self.model.guidance_spec
 
     @property
+    def point_labels(self) -> Tuple[int, ...]:
+        """The click labels a point model uses (its ``point_labels`` attribute: 1
+        foreground, 0 background; both unless the model says otherwise)."""
+        return tuple(getattr(self.model, 'point_labels', (0, 1)))
+
+    @property
     def model_name(self) -> str:
         return type(self.model).__name__
 
@@ -323,14 +329,6 @@ class MattingInferencer:
 
         spec, notes = self.guidance_spec, []
         accepted = set(spec.accepted)
-        if 'points' in given and 'points' in accepted:
-            labels = {int(v) for v in given['points'][:, 2]}
-            refused = sorted(labels - set(spec.point_labels))
-            if refused:
-                kinds = {1: 'foreground points (label 1)', 0: 'background points (label 0)'}
-                takes = ' and '.join(kinds[v] for v in spec.point_labels)
-                raise GuidanceError(f'{self.model_name} takes {takes} only; it cannot use '
-                                    f'{" or ".join(kinds[v] for v in refused)}')
         out: Dict[str, Any] = {k: v for k, v in given.items() if k in accepted}
         used = set(out)
         if 'trimap' in accepted and 'trimap' not in out and 'mask' in given:
@@ -356,7 +354,7 @@ class MattingInferencer:
                 raise GuidanceError(f'{self.model_name} takes one trimap; give either a '
                                     'trimap or a mask (made into a trimap band), not both')
             raise self._refuse(kind, KIND_NAMES[kind])
-        labels = getattr(self.model, 'point_labels', (0, 1))
+        labels = self.point_labels
         if 'points' in out and len(out['points']):
             refused = [p[:2].tolist() for p in out['points'] if int(p[2]) not in labels]
             if refused:

@@ -109,31 +109,6 @@ def test_families_taking_a_kind_are_named(matter, synthetic_root):
         MODELS._module_dict.pop('BoxMatter')
 
 
-def test_background_clicks_only_for_models_that_declare_them(matter):
-    """Points with label 0 reach a model only when its spec lists 0 in point_labels."""
-    from mattebox.guidance import GuidanceSpec
-    from mattebox.models.base_mattor import BaseMattor
-    from mattebox.registry import MODELS
-
-    @MODELS.register_module(force=True)
-    class _ClickMatter(BaseMattor):
-        guidance_spec = GuidanceSpec(one_of=('points', ))
-
-    try:
-        from mmengine.config import Config
-        clicks = MattingInferencer(Config(dict(model=dict(type='_ClickMatter'))), device='cpu')
-        with pytest.raises(GuidanceError, match=r'_ClickMatter takes foreground points '
-                           r'\(label 1\) only; it cannot use background points \(label 0\)'):
-            clicks.prepare_guidance((20, 30), points=[(3, 4, 1), (5, 6, 0)])
-        guide = clicks.prepare_guidance((20, 30), points=[(3, 4, 1)])
-        assert guide['points'].tolist() == [[3, 4, 1]]
-        _ClickMatter.guidance_spec = GuidanceSpec(one_of=('points', ), point_labels=(1, 0))
-        guide = clicks.prepare_guidance((20, 30), points=[(3, 4, 1), (5, 6, 0)])
-        assert guide['points'][:, 2].tolist() == [1, 0]
-    finally:
-        MODELS._module_dict.pop('_ClickMatter')
-
-
 def test_odd_sizes_come_back_at_their_own_size(matter):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (77, 101, 3), dtype=np.uint8)

@@ -25,7 +25,8 @@ CONFIG = """model = dict(
 @MODELS.register_module(force=True)
 class _ClickRecorder(BaseMattor):
     guidance_spec = GuidanceSpec(one_of=('points', 'boxes', 'mask'),
-                                 optional=('text', 'transparent'), point_labels=(1, 0))
+                                 optional=('text', 'transparent'))
+    point_labels = (1, 0)  # foreground and background clicks
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -62,12 +62,13 @@ def test_tools_follow_the_declaration():
     assert dim == {'trimap_upload': True, 'trimap_paint': True, 'mask_paint': True,
                    'clicks': False, 'click_modes': [], 'band': True, 'text': False,
                    'transparent': False}
-    clicks = app.visible_tools(CLICK_SPEC)
+    clicks = app.visible_tools(CLICK_SPEC, point_labels=(1, ))
     assert clicks == {'trimap_upload': False, 'trimap_paint': False, 'mask_paint': True,
                       'clicks': True, 'click_modes': ['fg', 'box'], 'band': False,
                       'text': False, 'transparent': True}
-    both = app.visible_tools(GuidanceSpec(one_of=('points', ), point_labels=(1, 0)))
+    both = app.visible_tools(GuidanceSpec(one_of=('points', )), point_labels=(1, 0))
     assert both['click_modes'] == ['fg', 'bg'] and not both['mask_paint']
+    assert app.visible_tools(CLICK_SPEC, point_labels=(1, ))['click_modes'] == ['fg', 'box']
     text = app.visible_tools(GuidanceSpec(required=('text', )))
     assert app.first_tab(text) is None and text['text']
 
