@@ -73,6 +73,15 @@ def test_tools_follow_the_declaration():
     assert app.first_tab(text) is None and text['text']
 
 
+def test_sdmatte_gets_its_tools_from_its_declaration():
+    """The real SDMatte family: mask painting, foreground clicks and a box (no background
+    clicks: its point_labels is (1,)), the transparent flag; no trimap tools."""
+    from mattebox.models.sdmatte.sdmatte import SDMatte
+    tools = app.visible_tools(SDMatte.guidance_spec, SDMatte.point_labels)
+    assert tools['click_modes'] == ['fg', 'box'] and tools['mask_paint']
+    assert tools['transparent'] and not tools['trimap_upload'] and not tools['band']
+
+
 def test_describe_model():
     class Fake:
         def __init__(self, spec, name):
