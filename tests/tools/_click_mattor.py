@@ -5,9 +5,11 @@ optional text and the transparent flag (the shape of SDMatte's and the text mode
 declarations). Its alpha is 1 inside the box and on a 5 x 5 square at each foreground
 click, halved when the subject is marked transparent; it writes the guidance it got to
 the JSON file ``$MATTEBOX_TEST_RECORD`` (when set), so a test can check what reached it.
+Given the text ``slow``, it takes 3 seconds (a long inference, to see the progress).
 """
 import json
 import os
+import time
 
 import torch
 
@@ -54,6 +56,8 @@ class _ClickRecorder(BaseMattor):
             record['mask_pixels'] = int((inputs['mask'][0] > 0.5).sum())
         if 'text' in inputs:
             record['text'] = inputs['text'][0]
+            if record['text'] == 'slow':
+                time.sleep(3)
         if 'transparent' in inputs:
             record['transparent'] = bool(inputs['transparent'][0])
             if record['transparent']:

@@ -398,3 +398,24 @@ def test_click_box_text_and_transparent_reach_a_model_that_takes_them(app, page,
     inside = alpha[int(y0):int(y1), int(x0):int(x1)]
     assert (inside == 128).all()          # 0.5: the box, halved by the transparent flag
     assert alpha[60, 5] == 0 and alpha[30, 20] == 128
+
+
+def test_a_long_run_shows_its_progress(page, synthetic_root):
+    page.locator('#mb-model input').click()
+    page.get_by_role('option', name='_ClickRecorder', exact=False).click()
+    wait_status(page, 'Model changed')
+    upload_photo(page, first_sample(synthetic_root)['merged_path'])
+    open_tab(page, 'Click / box')
+    img = page.locator('#mb-clicks .mb-stage img')
+    img.scroll_into_view_if_needed()
+    b = img.bounding_box()
+    page.mouse.click(b['x'] + b['width'] / 2, b['y'] + b['height'] / 2)
+    page.wait_for_function('() => document.querySelector("#mb-clicks-info").innerText'
+                           '.includes("1 foreground click")')
+    page.locator('#mb-text textarea').fill('slow')   # the recorder then takes 3 s
+    page.click('#mb-run')
+    bar = page.locator('#mb-alpha [role=progressbar]')
+    bar.wait_for()
+    assert bar.get_attribute('aria-valuetext').startswith('running _ClickRecorder')
+    assert 'Done: _ClickRecorder' in wait_status(page, 'Done:')
+    bar.wait_for(state='detached')
