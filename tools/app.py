@@ -357,10 +357,6 @@ def data_url(rgb: np.ndarray, longest: int = 1024) -> str:
     return 'data:image/jpeg;base64,' + base64.b64encode(buf.tobytes()).decode('ascii')
 
 
-def trimap_preview(trimap: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    return None if trimap is None else np.ascontiguousarray(trimap)
-
-
 # ------------------------------------------------------------------- the click tool
 CLICKS_TEMPLATE = """
 <div class="mb-clicks" data-points="${(value && value.points) ? value.points.length : 0}"
@@ -677,7 +673,7 @@ def build_app(models: Sequence[LoadedModel], work_dir: str, max_side: int = DEFA
         def on_trimap_paint(editor, state):
             if state is None:
                 return None
-            return trimap_preview(trimap_from_paint(editor, state['rgb'].shape))
+            return trimap_from_paint(editor, state['rgb'].shape)
 
         for event in (trimap_painter.change, trimap_painter.input, trimap_painter.apply):
             event(on_trimap_paint, [trimap_painter, image_state], trimap_painted,
