@@ -167,6 +167,11 @@ def setup(ctx: Context) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     ctx.trained = osp.join(ctx.work, 'iter_2.pth')
     assert osp.isfile(ctx.trained)
+    # a training checkpoint (message hub, optimizer) holding the weights of a wider DIM
+    trained = torch.load(ctx.trained, weights_only=False)
+    trained['state_dict'] = torch.load(osp.join(ck, 'wide.pth'),
+                                       weights_only=True)['state_dict']
+    torch.save(trained, osp.join(ck, 'wide_trained.pth'))
 
 
 # ---------------------------------------------------------------------- file helpers
@@ -363,10 +368,11 @@ def train_resume_weights_only_checkpoint(ctx):
     return Outcome(train(ctx, ctx.config(f), '--resume', ctx.init))
 
 
-@case('checkpoint', needles=['wide.pth', 'shape'])
+@case('checkpoint', needles=['wide_trained.pth', 'shape'])
 def train_resume_checkpoint_of_other_width(ctx):
     f = ctx.fresh('resume_wide')
-    return Outcome(train(ctx, ctx.config(f), '--resume', osp.join(ctx.root, 'ckpt', 'wide.pth')))
+    return Outcome(train(ctx, ctx.config(f), '--resume',
+                         osp.join(ctx.root, 'ckpt', 'wide_trained.pth')))
 
 
 @case('checkpoint', needles=['https://example.invalid/x.pth'])

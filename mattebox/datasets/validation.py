@@ -165,7 +165,7 @@ def _check_channels(info: FileInfo, img: np.ndarray) -> None:
                              'grayscale unchanged (convertible; save it single-channel '
                              'to silence this)')
     else:
-        info.errors.append(f'{what} whose colour channels differ; a {info.role} must be '
+        info.errors.append(f'{what} whose colour channels differ; the {info.role} must be '
                            'single-channel (grayscale loading would mix the channels)')
 
 

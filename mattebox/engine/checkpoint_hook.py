@@ -8,7 +8,9 @@ file, and only then deletes what is outdated. The files it is about to delete ar
 recorded in the new checkpoint (``message_hub`` runtime info ``pending_ckpt_removal``),
 so that a crash between saving and deleting is finished at the next start; temporary
 files of interrupted saves (:func:`~mattebox.engine.checkpoint.atomic_write`'s
-``.NAME.<12 hex>.tmp``) are removed at the next start too. Nothing else changes.
+``.NAME.<12 hex>.tmp``) are removed at the next start too, and so are, when resuming,
+best checkpoints that the resumed state does not record (a best saved by a run killed
+before the checkpoint recording it was written). Nothing else changes.
 
 It is registered in mattebox's scope under mmengine's name, so every config's
 ``dict(type='CheckpointHook', ...)`` gets it (``default_scope = 'mattebox'``). Unlike
@@ -87,11 +89,29 @@ class CheckpointHook(MMEngineCheckpointHook):
         for folder in {str(self.out_dir), runner.work_dir}:
             leftovers += remove_temp_files(folder)
         pending = runner.message_hub.runtime_info.get(PENDING_KEY) or []
-        leftovers += self._remove(pending)
+        current = self._current_files() | {
+            str(runner.message_hub.runtime_info.get('last_ckpt'))}
+        leftovers += self._remove(p for p in pending if str(p) not in current)
+        if runner.iter > 0:  # resumed: its recorded best is the only valid one
+            leftovers += self._remove(self._unrecorded_best_files())
         runner.message_hub.update_info(PENDING_KEY, [])
         if leftovers:
             runner.logger.info('Removed what an interrupted save left behind: '
                                + ', '.join(osp.basename(p) for p in leftovers))
+
+    def _unrecorded_best_files(self) -> List[str]:
+        """Best checkpoints in ``out_dir`` other than the ones the state records."""
+        if not self.save_best or 'auto' in self.key_indicators:
+            return []
+        recorded = {getattr(self, 'best_ckpt_path', None),
+                    *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        recorded = {osp.basename(str(p)) for p in recorded if p}
+        prefixes = tuple(f'best_{k}_'.replace('/', '_') for k in self.key_indicators)
+        folder = str(self.out_dir)
+        if not osp.isdir(folder):
+            return []
+        return [osp.join(folder, n) for n in sorted(os.listdir(folder))
+                if n.startswith(prefixes) and n.endswith('.pth') and n not in recorded]
 
     # -------------------------------------------------------------------- saving
     def _remove(self, paths: Iterable[str]) -> List[str]:
@@ -105,6 +125,12 @@ class CheckpointHook(MMEngineCheckpointHook):
                 removed.append(path)
         return removed
 
+    def _current_files(self) -> set:
+        """The files the state in memory records: never outdated."""
+        return {str(p) for p in (getattr(self, 'last_ckpt', None),
+                                 getattr(self, 'best_ckpt_path', None),
+                                 *getattr(self, 'best_ckpt_path_dict', {}).values()) if p}
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         """Save, point ``last_checkpoint`` at it, then delete what is outdated."""
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
@@ -115,27 +141,25 @@ class CheckpointHook(MMEngineCheckpointHook):
                     self.out_dir, self.filename_tmpl.format(oldest)))
             self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-        # recorded in the checkpoint: a resume from it finishes the deletion
-        runner.message_hub.update_info(PENDING_KEY, list(self._pending))
-
         ckpt_filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        current = self._current_files()
+        pending = list(dict.fromkeys(str(p) for p in self._pending if str(p) not in current))
+        # recorded in the checkpoint: a resume from it finishes the deletion
+        runner.message_hub.update_info(PENDING_KEY, pending)
         runner.save_checkpoint(
             self.out_dir, ckpt_filename, self.file_client_args,
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler, meta=meta,
             by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        self._pending = []
+        runner.message_hub.update_info(PENDING_KEY, [])
         if not is_main_process():
-            self._pending = []
             return
         atomic_write(osp.join(runner.work_dir, 'last_checkpoint'),
                      str(self.last_ckpt).encode('utf-8'))
-        current = {str(self.last_ckpt), str(getattr(self, 'best_ckpt_path', None)),
-                   *map(str, getattr(self, 'best_ckpt_path_dict', {}).values())}
-        self._remove(p for p in self._pending if str(p) not in current)
-        self._pending = []
-        runner.message_hub.update_info(PENDING_KEY, [])
+        self._remove(pending)
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
         """mmengine's, except that the previous best file is deleted only after the new
@@ -145,31 +169,27 @@ class CheckpointHook(MMEngineCheckpointHook):
         single = len(self.key_indicators) == 1
         previous = ({None: self.best_ckpt_path} if single
                     else dict(getattr(self, 'best_ckpt_path_dict', {})))
-        # hide the previous paths: mmengine deletes whatever they name before saving
+        # hide the previous paths: mmengine deletes whatever they name before saving;
+        # they are deleted with the outdated checkpoints of the re-save that records
+        # the new best (mmengine re-saves the last checkpoint when a best improved)
         if single:
             self.best_ckpt_path = None
         else:
             self.best_ckpt_path_dict = {k: None for k in previous}
-        replaced = []
+        self._pending += [old for old in previous.values() if old]
         try:
-            for key, old in previous.items():
-                if old:  # deleted after the save that records the new best
-                    self._pending.append(old)
             super()._save_best_checkpoint(runner, metrics)
         finally:
             for key, old in previous.items():
                 new = self.best_ckpt_path if single else self.best_ckpt_path_dict.get(key)
-                if new is None:  # not improved: keep the previous best
+                if new is None:  # not improved: the previous best stays the best
                     if single:
                         self.best_ckpt_path = old
                     else:
                         self.best_ckpt_path_dict[key] = old
-                elif old and old != new:
-                    replaced.append(old)
-            # not improved: nothing of the previous best is outdated
-            self._pending = [p for p in self._pending
-                             if p not in previous.values() or p in replaced]
-        if is_main_process() and self._pending:
-            # no regular checkpoint was re-saved (none yet): the new best is on disk
-            self._remove(self._pending)
-        self._pending = []
+            leftover = [p for p in self._pending if str(p) not in self._current_files()]
+            self._pending = []
+        if leftover and is_main_process():
+            # improved before any regular checkpoint (no re-save): the new best is on
+            # disk, nothing records the old one
+            self._remove(leftover)

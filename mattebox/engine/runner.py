@@ -227,4 +227,5 @@ def build_runner(cfg: Config, mode: str = 'train') -> MattingRunner:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     runner = MattingRunner.from_cfg(cfg)
     runner.partial_load = partial
+    runner._loading = mode  # until train() / test() say otherwise
     return runner
