@@ -128,28 +128,28 @@ def read_image_header(path: str) -> Optional[Tuple[int, int, int]]:
             f.seek(size - 2, os.SEEK_CUR)
 
 
-def _png_bit_depth(path: str) -> int:
-    """Bits per channel of a PNG (its IHDR), 8 for anything else."""
-    with open(path, 'rb') as f:
-        head = f.read(26)
-    if head.startswith(_PNG_SIGNATURE) and len(head) >= 25 and head[12:16] == b'IHDR':
-        return head[24]
-    return 8
+def _png_header(head: bytes) -> Optional[Tuple[int, int, int, int]]:
+    """(H, W, channels, bits per channel) from the first 26 bytes of a PNG, else None."""
+    if head.startswith(_PNG_SIGNATURE) and len(head) >= 26 and head[12:16] == b'IHDR':
+        w, h = struct.unpack('>II', head[16:24])
+        return h, w, _PNG_CHANNELS.get(head[25], 0), head[24]
+    return None
 
 
-def _truncation(path: str, size: int) -> Optional[str]:
-    """Why a PNG / JPEG file looks truncated, or ``None``."""
+def _head_and_truncation(path: str, size: int) -> Tuple[bytes, Optional[str]]:
+    """The first 32 bytes of a file, and why it looks truncated (PNG / JPEG) or None;
+    one open, two small reads."""
     with open(path, 'rb') as f:
-        head = f.read(8)
+        head = f.read(32)
         if head.startswith(_PNG_SIGNATURE):
             f.seek(max(0, size - len(_PNG_END)))
             if f.read() != _PNG_END:
-                return 'truncated PNG (no IEND chunk at the end of the file)'
+                return head, 'truncated PNG (no IEND chunk at the end of the file)'
         elif head.startswith(b'\xff\xd8'):
             f.seek(max(0, size - _JPEG_TAIL))
             if b'\xff\xd9' not in f.read():
-                return 'truncated JPEG (no end-of-image marker)'
-    return None
+                return head, 'truncated JPEG (no end-of-image marker)'
+    return head, None
 
 
 # ------------------------------------------------------------------ file inspection
@@ -196,16 +196,19 @@ def inspect_file(path: str, role: str = 'image', level: str = 'decode') -> FileI
         if size == 0:
             info.errors.append('empty file')
             return info
-        why = _truncation(path, size)
+        head, why = _head_and_truncation(path, size)
         if why:
             info.errors.append(why)
             return info
         if level == 'header':
-            header = read_image_header(path)
+            header = _png_header(head)
+            if header is None and head.startswith(b'\xff\xd8'):
+                jpeg = read_image_header(path)  # (H, W, channels): 8-bit baseline
+                header = jpeg + (8,) if jpeg else None
             if header is not None:
-                h, w, channels = header
+                h, w, channels, depth = header
                 info.shape = (h, w)
-                if role == 'image' or (channels in (1, 0) and _png_bit_depth(path) == 8):
+                if role == 'image' or (channels in (1, 0) and depth == 8):
                     return info
                 # a colour or 16-bit matte: decode it to know whether it is usable
             # unknown format: fall through to a decode
@@ -304,20 +307,22 @@ def validate_samples(data_list: Sequence[dict],
     lock = threading.Lock()
     done = [0]
 
-    def run(job: Tuple[str, str]) -> None:
-        info = inspect_file(job[0], job[1], level)
-        with lock:
-            infos[job] = info
-            done[0] += 1
-            if progress:
-                progress(done[0])
+    def run(chunk: Sequence[Tuple[str, str]]) -> None:
+        for job in chunk:
+            info = inspect_file(job[0], job[1], level)
+            with lock:
+                infos[job] = info
+                done[0] += 1
+                if progress:
+                    progress(done[0])
 
     if nproc > 1 and len(jobs) > 1:
+        # chunks, not one task per file: a header check costs about as much as a task
+        size = max(1, min(256, len(jobs) // (4 * nproc)))
         with ThreadPoolExecutor(max_workers=nproc) as pool:
-            list(pool.map(run, jobs))
+            list(pool.map(run, [jobs[i:i + size] for i in range(0, len(jobs), size)]))
     else:
-        for job in jobs:
-            run(job)
+        run(jobs)
 
     problems: List[Problem] = []
     for job in jobs:
@@ -372,15 +377,20 @@ def check_validate_option(value: Union[bool, str]) -> Union[bool, str]:
     raise ValueError(f"validate must be False, True, 'header' or 'decode', got {value!r}")
 
 
-def validate_dataset(dataset, level: str = 'decode', nproc: Optional[int] = None) -> None:
+def validate_dataset(dataset, level: str = 'decode', nproc: Optional[int] = None,
+                     data_list: Optional[Sequence[dict]] = None) -> None:
     """Validate every sample of a (fully initialised) dataset at start-up.
 
     Warnings are logged; errors raise :class:`DatasetValidationError` listing them all.
+
+    Args:
+        data_list: the dataset's samples, if already at hand.
     """
     from mmengine.logging import print_log
     name = type(dataset).__name__
     start = time.time()
-    data_list = [dataset.get_data_info(i) for i in range(len(dataset))]
+    if data_list is None:
+        data_list = [dataset.get_data_info(i) for i in range(len(dataset))]
     nproc = nproc or min(8, os.cpu_count() or 1)
     # progress lines only where the check takes a while
     progress = (lambda line: print_log(line, logger='current')) if len(data_list) > 5000 \
@@ -425,14 +435,18 @@ def check_inside_root(data_list: Sequence[dict], data_root: str, where: str,
     if not data_root:
         return
     root = osp.realpath(data_root)
+    inside: Dict[str, bool] = {}  # per folder: samples share a few folders
     bad = []
     for i, sample in enumerate(data_list):
         for key in keys:
             path = sample.get(key)
             if isinstance(path, str):
                 # the file itself may be a link (datasets made of links): judge its folder
-                folder = osp.realpath(osp.dirname(osp.abspath(path)))
-                if not (folder == root or folder.startswith(root + os.sep)):
+                folder = osp.dirname(path)
+                if folder not in inside:
+                    real = osp.realpath(osp.abspath(folder))
+                    inside[folder] = real == root or real.startswith(root + os.sep)
+                if not inside[folder]:
                     bad.append(f'sample {i}: {key} {path}')
     if bad:
         shown = '\n  '.join(bad[:10]) + (f'\n  ... and {len(bad) - 10} more'
@@ -481,12 +495,14 @@ class ValidatedDatasetMixin:
         if self._fully_initialized:
             return
         super().full_init()
+        if self.allow_outside_root and not self._validate:
+            return
+        data_list = [self.get_data_info(i) for i in range(len(self))]
         if not self.allow_outside_root:
             where = f'{type(self).__name__} ({getattr(self, "ann_file", "") or self.data_root})'
-            check_inside_root([self.get_data_info(i) for i in range(len(self))],
-                              self.data_root, where, self._rooted_keys())
+            check_inside_root(data_list, self.data_root, where, self._rooted_keys())
         if self._validate:
-            validate_dataset(self, self._validate)
+            validate_dataset(self, self._validate, data_list=data_list)
 
     def prepare_data(self, idx: int):
         try:

@@ -145,12 +145,12 @@ class OutputFile:
         if osp.exists(self.path) and not overwrite:
             writer = read_manifest(folder).get(osp.basename(self.path))
             if writer != tool:
-                by = f'by {writer}' if writer else f'by {tool}'
+                whose = (f'it was written by {writer}, not by {tool}' if writer else
+                         f'it exists and was not written by {tool}')
                 hint = (f'give {overwrite_flag} to replace it' if overwrite_flag else
                         'remove it first if it may go')
-                raise OutputRefusedError(
-                    f'{label} {self.path}: refusing to overwrite it: it exists and was not '
-                    f'written {by}. Choose another path, or {hint}.')
+                raise OutputRefusedError(f'{label} {self.path}: refusing to overwrite it: '
+                                         f'{whose}. Choose another path, or {hint}.')
         if osp.exists(folder) and not os.access(folder, os.W_OK):
             raise OutputRefusedError(f'{label} {self.path}: folder {folder} is not writable')
 
