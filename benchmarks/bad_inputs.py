@@ -405,6 +405,45 @@ def train_init_cfg_malicious(ctx):
     return Outcome(proc, 'code ran from the checkpoint' if osp.exists(marker) else None)
 
 
+def _evil_case(ctx, name, run):
+    """Run ``run(folder, evil_path)``; harm if the pickle ran."""
+    f = ctx.fresh(name)
+    path, marker = ctx.evil(f)
+    proc = run(f, path)
+    return Outcome(proc, 'code ran from the checkpoint' if osp.exists(marker) else None)
+
+
+@case('checkpoint', needles=['evil.pth', 'posix.system'])
+def train_resume_path_malicious(ctx):
+    return _evil_case(ctx, 'resume_evil', lambda f, p: train(ctx, ctx.config(f), '--resume', p))
+
+
+@case('checkpoint', needles=['evil.pth', 'posix.system'])
+def train_load_from_malicious(ctx):
+    return _evil_case(ctx, 'load_from_evil', lambda f, p: train(
+        ctx, ctx.config(f, extra=f"load_from = '{p}'\n")))
+
+
+@case('checkpoint', needles=['evil.pth', 'posix.system'])
+def train_pretrained_malicious(ctx):
+    return _evil_case(ctx, 'pretrained_evil', lambda f, p: train(
+        ctx, ctx.config(f), '--cfg-options', f'model.backbone.encoder.pretrained={p}'))
+
+
+@case('checkpoint', needles=['evil.pth', 'posix.system'])
+def train_prior_checkpoint_malicious(ctx):
+    base = osp.join(ctx.repo, 'configs/diffusionmat/diffusionmat_tiny_synthetic.py')
+    return _evil_case(ctx, 'prior_evil', lambda f, p: train(
+        ctx, ctx.config(f, base=base), '--cfg-options', f'model.prior_checkpoint={p}'))
+
+
+@case('checkpoint', needles=['evil.pth', 'posix.system'])
+def infer_malicious_checkpoint(ctx):
+    return _evil_case(ctx, 'infer_evil', lambda f, p: ctx.tool(
+        'infer.py', ctx.cfg, p, osp.join(ctx.data, 'test/merged/0000.png'), '--trimap',
+        osp.join(ctx.data, 'test/trimap/0000.png'), '--out', osp.join(f, 'out')))
+
+
 @case('checkpoint', needles=['missing_in.pth'])
 def convert_dim_missing_input(ctx):
     f = ctx.fresh('convert_missing')

@@ -9,9 +9,9 @@ Usage::
 Files are paired by name without extension (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``,
 ``.tif``, ``.tiff``) and read as single-channel 8-bit or 16-bit images (16-bit values
 ``v`` are ``v / 65535``; a 16-bit file holding only values 0..255 gets a warning).
-Before anything is scored every file is read and checked; all problems (missing pairs, unreadable files,
-size mismatches, non-grey images, trimap values other than 0/128/255) are printed
-together with the file names and the tool exits with status 2.
+Before anything is scored every file is read and checked; all problems (missing pairs,
+unreadable files, size mismatches, non-grey images, trimap values other than
+0/128/255) are printed together with the file names and the tool exits with status 2.
 
 Conventions:
 

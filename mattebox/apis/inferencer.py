@@ -2,7 +2,6 @@
 matte, the foreground colours and the cut-out out."""
 import copy
 import os
-import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2

@@ -56,8 +56,12 @@ def user_message(error: BaseException) -> str:
 
 
 def known_user_error(error: BaseException) -> bool:
-    """Whether ``error`` is one the tools report as a message (not a bug)."""
-    return isinstance(error, (UserError, FileNotFoundError))
+    """Whether ``error`` is one the tools report as a message (not a bug): a
+    :class:`UserError`, a ``FileNotFoundError``, or an exception class that says so
+    with ``user_error = True`` (for modules that do not import this one, e.g.
+    ``mattebox.guidance.MissingGuidanceError``)."""
+    return isinstance(error, (UserError, FileNotFoundError)) or bool(
+        getattr(type(error), 'user_error', False))
 
 
 @contextlib.contextmanager

@@ -30,6 +30,11 @@ def test_handler_prints_one_line_and_exits_2(capsys):
     with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
         with user_errors():
             1 / 0
+    from mattebox.guidance import MissingGuidanceError
+    with pytest.raises(SystemExit):  # a user error defined outside mattebox.engine
+        with user_errors():
+            raise MissingGuidanceError('DIM needs trimap: add GenerateTrimap')
+    assert capsys.readouterr().err == 'error: DIM needs trimap: add GenerateTrimap\n'
 
 
 def test_message_of_an_error_from_a_dataloader_worker():
