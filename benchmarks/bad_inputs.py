@@ -17,6 +17,10 @@ and the counts at the end. ``--repo`` runs the tools of another checkout (e.g. a
 of an older commit) to compare; the cases use only options every version has, so that
 an unknown option never counts as a clear error. Everything happens in a temporary
 folder (tiny synthetic data, 64 x 64, a DIM 1/16 wide); about 5-10 minutes on 2 cores.
+
+Measured (87 cases): the main branch before issue 12 (commit e918254, run with
+``--repo`` on a clone of it): 33 clear, 30 raw or misleading, 24 silent wrong results;
+with issue 12's changes: 87 clear, 0 raw, 0 silent.
 """
 import argparse
 import dataclasses
