@@ -75,6 +75,7 @@ class Watch:
         self.work, self.prefix = work, prefix  # 'iter_' or 'best_'
         self.start_files = self._files()
         self.start_pointer = self._pointer()
+        self.when_new = None  # the files in place when the new file appeared
 
     def _files(self) -> set:
         """(name, mtime) of the checkpoints named ``prefix*`` in place."""
@@ -96,8 +97,12 @@ class Watch:
                                             for n in os.listdir(self.work))
 
     def reached(self, moment: str) -> bool:
-        new = self._files() - self.start_files  # a new (or rewritten) file in place
-        old = {n for n, _ in self.start_files} - {n for n, _ in self._files()}
+        files = self._files()
+        new = files - self.start_files  # a new (or rewritten) file in place
+        if new and self.when_new is None:
+            self.when_new = {n for n, _ in files}
+        # files that were there next to the new one and are gone since: deleted after it
+        gone = (self.when_new or set()) - {n for n, _ in files}
         if moment == 'write':
             return self._temp(self.prefix)
         if moment == 'renamed':
@@ -111,7 +116,7 @@ class Watch:
             return bool(new) and pointer is not None and pointer != self.start_pointer \
                 and (self.prefix == 'iter_' or self._temp('iter_') is False)
         if moment == 'deleted':
-            return bool(new) and bool(old)
+            return bool(new) and bool(gone)
         raise ValueError(moment)
 
 
