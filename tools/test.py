@@ -97,12 +97,14 @@ def run(args: argparse.Namespace) -> dict:
 
     from mmengine.dist import is_main_process
 
+    from mattebox.engine.console import route_warnings
     from mattebox.engine.launch import setup_distributed, teardown_distributed
     from mattebox.engine.runner import build_runner
     setup_distributed(cfg, args.launcher)
     done = False
     try:
         runner = build_runner(cfg, 'test', verbose=args.verbose)
+        route_warnings(runner.logger)
         main_process = is_main_process()  # before the process group is gone
         if main_process:
             print(f'test {args.config} {args.checkpoint}: '

@@ -71,12 +71,14 @@ def main(argv=None) -> None:
         plan = configure_threads(args.threads, cfg, args.cfg_options)
         from mmengine.dist import is_main_process
 
+        from mattebox.engine.console import route_warnings
         from mattebox.engine.launch import setup_distributed, teardown_distributed
         from mattebox.engine.runner import build_runner
         setup_distributed(cfg, args.launcher)
         done = False
         try:
             runner = build_runner(cfg, 'train', verbose=args.verbose)
+            route_warnings(runner.logger)
             main_process = is_main_process()
             if main_process:
                 print(describe_run(args, cfg, runner, plan, notes), flush=True)

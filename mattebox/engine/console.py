@@ -46,12 +46,17 @@ class QuietConsoleFilter(logging.Filter):
 
 
 def quiet_console(logger: logging.Logger) -> None:
-    """Make ``logger``'s console handlers quiet (its file handlers keep everything), and
-    route Python warnings through it (so they are in the log file, and shown once)."""
+    """Make ``logger``'s console handlers quiet (its file handlers keep everything)."""
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler) and \
                 not isinstance(handler, logging.FileHandler):
             handler.addFilter(QuietConsoleFilter())
+
+
+def route_warnings(logger: logging.Logger) -> None:
+    """Send Python warnings through ``logger`` (so they are in the log file, and on a
+    quiet console once each). For the tools' processes only: it replaces
+    ``warnings.showwarning``."""
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         logger.warning(f'{category.__name__}: {message} ({filename}:{lineno})')
