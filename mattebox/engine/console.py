@@ -79,25 +79,17 @@ def _loss_of(outputs) -> Optional[float]:
 
 
 class _Phase:
-    """One progress display: a rich bar on a terminal, sparse plain lines elsewhere."""
+    """One phase's progress: a task of a shared rich bar, or sparse plain lines."""
 
-    def __init__(self, name: str, total: int, start: int, terminal: bool,
-                 min_interval: float, out) -> None:
+    def __init__(self, name: str, total: int, start: int, bar, min_interval: float,
+                 out) -> None:
         self.name, self.total, self.start, self.done = name, max(total, 1), start, start
         self.out, self.min_interval = out, min_interval
         self.t0 = self.last_print = time.monotonic()
         self.loss = None
-        self.bar = None
-        if terminal:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-            self.bar = Progress(TextColumn('{task.description}'), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn('eta'),
-                                TimeRemainingColumn(), TextColumn('{task.fields[note]}'),
-                                console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(name, total=self.total, completed=start, note='')
+        self.bar = bar
+        if bar is not None:
+            self.task = bar.add_task(name, total=self.total, completed=start, note='')
 
     def eta(self) -> Optional[float]:
         elapsed = time.monotonic() - self.t0
@@ -121,16 +113,15 @@ class _Phase:
                   + (f'  eta {_duration(eta)}' if eta is not None else '')
                   + (f'  {note}' if note else ''), file=self.out, flush=True)
 
-    def close(self, summary: str = '') -> None:
+    def close(self, summary: str = '') -> str:
         if self.bar is not None:
-            self.bar.stop()
+            self.bar.remove_task(self.task)
         took = _duration(time.monotonic() - self.t0)
-        steps = self.done - self.start
-        line = f'{self.name}: {steps} {"iterations" if self.name == "train" else "batches"}' \
-               f' in {took}'
+        unit = 'iterations' if self.name == 'train' else 'batches'
+        line = f'{self.name}: {self.done - self.start} {unit} in {took}'
         if self.loss is not None:
             line += f', last loss {self.loss:.4f}'
-        print(line + (f'; {summary}' if summary else ''), file=self.out, flush=True)
+        return line + (f'; {summary}' if summary else '')
 
 
 @HOOKS.register_module()
@@ -148,11 +139,22 @@ class ProgressHook(Hook):
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.min_interval = min_interval
         self.phases = {}
+        self.bar = None  # one rich Progress for all phases (one live display at a time)
 
     def _open(self, name: str, total: int, start: int = 0) -> None:
-        if is_main_process():
-            self.phases[name] = _Phase(name, total, start, self.terminal,
-                                       self.min_interval, sys.stdout)
+        if not is_main_process():
+            return
+        if self.terminal and self.bar is None:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+            self.bar = Progress(TextColumn('{task.description}'), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn('eta'),
+                                TimeRemainingColumn(), TextColumn('{task.fields[note]}'),
+                                console=Console(stderr=True), transient=True)
+            self.bar.start()
+        self.phases[name] = _Phase(name, total, start, self.bar, self.min_interval,
+                                   sys.stdout)
 
     def _update(self, name: str, done: int, loss: Optional[float] = None) -> None:
         if name in self.phases:
@@ -160,8 +162,16 @@ class ProgressHook(Hook):
 
     def _close(self, name: str, summary: str = '') -> None:
         phase = self.phases.pop(name, None)
-        if phase is not None:
-            phase.close(summary)
+        if phase is None:
+            return
+        line = phase.close(summary)
+        if self.bar is not None and self.phases:  # above the bars still running
+            self.bar.console.print(line, highlight=False, markup=False)
+            return
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        print(line, flush=True)
 
     # training
     def before_train(self, runner) -> None:

@@ -242,6 +242,9 @@ def configure_threads(explicit: Optional[int] = None, cfg=None,
     threads, source = choose_threads(explicit)
     torch.set_num_threads(threads)
     os.environ.pop(LAUNCHER_OMP_MARK, None)
+    # mmengine sets (and warns about) MKL_NUM_THREADS=1 in distributed runs when unset;
+    # torch.set_num_threads governs MKL anyway
+    os.environ.setdefault('MKL_NUM_THREADS', str(threads))
     plan = ThreadPlan(threads, source)
     if cfg is not None and not torch.cuda.is_available():
         plan.workers = fit_workers(cfg, cores_per_process(), given_keys) \

@@ -55,3 +55,49 @@ def test_verbose_shows_the_config_on_the_console(dim_files, tmp_path):
                 '--work-dir', str(tmp_path / 'work'), '--verbose',
                 '--cfg-options', 'log_level=INFO'])
     assert 'Config:' in proc.stdout and '|    SAD |' in proc.stdout
+
+
+class _Runner:
+    """What ProgressHook reads of a runner."""
+    max_iters, iter = 4, 0
+    val_dataloader = test_dataloader = [0, 1]
+
+
+def _drive(hook):
+    runner = _Runner()
+    hook.before_train(runner)
+    for i in range(4):
+        import torch
+        hook.after_train_iter(runner, i, outputs={'loss': torch.tensor(0.5 - i / 10,
+                                                                      requires_grad=True)})
+        runner.iter += 1
+        if i == 1:  # validation in the middle of training
+            hook.before_val_epoch(runner)
+            hook.after_val_iter(runner, 0)
+            hook.after_val_iter(runner, 1)
+            hook.after_val_epoch(runner, {'SAD': 1.5})
+    hook.after_train(runner)
+    hook.before_test_epoch(runner)
+    hook.after_test_iter(runner, 0)
+    hook.after_test_epoch(runner, {})
+
+
+def test_progress_plain_lines_in_a_pipe(capsys):
+    from mattebox.engine.console import ProgressHook
+    _drive(ProgressHook(terminal=False, min_interval=0))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == 'train 1/4 (25%)  eta 0:00  loss 0.5000'
+    assert out[3].startswith('val: 2 batches in 0:00; SAD 1.5000')
+    assert out[-3:-1] == ['train: 4 iterations in 0:00, last loss 0.2000',
+                          'test 1/2 (50%)  eta 0:00']
+    assert out[-1].startswith('test: 1 batches in')
+
+
+def test_progress_bars_on_a_terminal_nest_validation(capsys):
+    from mattebox.engine.console import ProgressHook
+    hook = ProgressHook(terminal=True)
+    _drive(hook)  # one live display for train + val (rich allows only one at a time)
+    captured = capsys.readouterr()
+    assert hook.bar is None and not hook.phases
+    assert 'train: 4 iterations in 0:00, last loss 0.2000' in captured.out
+    assert 'val: 2 batches in' in captured.out + captured.err
