@@ -2,6 +2,12 @@
 on an idle machine and with a competing busy process.
 
     python benchmarks/threads.py [--steps 12] [--rounds 3] [--data DIR]
+        [--omp-wait-policy PASSIVE|ACTIVE]
+
+The tools run with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep); this script
+runs with the environment's setting unless ``--omp-wait-policy`` is given (libgomp reads
+it once, so compare policies with one run each: ``--omp-wait-policy PASSIVE`` is the
+tools' setting, no option is torch's default).
 
 The step is the one ``make demo`` trains: ``configs/dim/dim_tiny_synthetic.py`` (batch
 8, 64 x 64 crops) on the demo's synthetic data (``--data``, default ``data/synthetic``;
@@ -9,8 +15,8 @@ made in a temporary folder with the demo's arguments when absent), through the c
 dataloader (with the workers the tools would choose), data preprocessor, losses and
 Adam. Settings:
 
-- ``default``: what ``tools/train.py`` chooses here (``mattebox.engine.threads``), chosen
-  again (0.3 s of measuring the load) at the start of each round under each load;
+- ``default``: the threads and workers ``tools/train.py`` chooses here
+  (``mattebox.engine.threads``);
 - ``1 thread`` / ``2 threads``: ``torch.set_num_threads`` forced, workers as default;
 - ``torch's own``: the thread count torch starts with (one per logical CPU), the
   config's workers, i.e. mattebox before it chose threads.
@@ -32,12 +38,15 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
+if '--omp-wait-policy' in sys.argv:  # libgomp reads it once, when torch loads it
+    os.environ['OMP_WAIT_POLICY'] = sys.argv[sys.argv.index('--omp-wait-policy') + 1]
 
 import torch  # noqa: E402
 
 TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before anything changes it
 
 from mmengine.config import Config  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
@@ -55,6 +64,8 @@ def parse_args():
     p.add_argument('--steps', type=int, default=12, help='timed steps per setting and round')
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--data', default=osp.join(ROOT, 'data/synthetic'))
+    p.add_argument('--omp-wait-policy', choices=['ACTIVE', 'PASSIVE'],
+                   help='set OMP_WAIT_POLICY for this run (default: as the environment says)')
     return p.parse_args()
 
 
@@ -113,6 +124,7 @@ def start_busy(pinned: bool) -> subprocess.Popen:
 def main() -> None:
     args = parse_args()
     register_all_modules()
+    MMLogger.get_instance('benchmark_threads', log_level='WARNING')  # no init_weights lines
     with tempfile.TemporaryDirectory() as tmp, \
             DefaultScope.overwrite_default_scope('mattebox'):
         data = ensure_data(args.data, tmp)
@@ -135,19 +147,17 @@ def main() -> None:
         for _, _, workers, _ in settings:
             if workers not in trainers:
                 trainers[workers] = Trainer(cfg, workers)
-        print(f'{thread_rule.available_cores()} core(s) available; load average before: '
+        print(f'OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY", "(unset)")}; '
+              f'{thread_rule.available_cores()} core(s) available; load average before: '
               f'{" ".join(f"{x:.2f}" for x in os.getloadavg())}', flush=True)
         loads = [('idle', None), ('busy, pinned', True), ('busy, unpinned', False)]
-        results, chosen = {}, {}
+        results = {}
         for load, pinned in loads:
             busy = start_busy(pinned) if pinned is not None else None
             try:
                 time.sleep(1.0)  # let the busy process get going
                 for _ in range(args.rounds):
                     for label, threads, workers, _ in settings:
-                        if label == 'default':  # chosen again under this load
-                            threads = thread_rule.choose_threads()[0]
-                            chosen.setdefault(load, []).append(threads)
                         results.setdefault((load, label), []).extend(
                             trainers[workers].timed(threads, args.steps))
             finally:
@@ -156,8 +166,6 @@ def main() -> None:
                     busy.wait()
             print(f'  {load}: done (load average {os.getloadavg()[0]:.2f})', flush=True)
         print(f'\nload average after: {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
-        print('default chose: ' + '; '.join(f'{load}: {chosen[load]} threads'
-                                            for load, _ in loads))
         print('median seconds per training step (ratio to 1 thread under the same load)\n')
         header = '| setting | ' + ' | '.join(load for load, _ in loads) + ' |'
         print(header)

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -22,6 +22,8 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from mmengine.config import DictAction  # noqa: E402
 

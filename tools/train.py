@@ -6,6 +6,8 @@ import sys
 from typing import Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 

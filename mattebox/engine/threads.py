@@ -1,36 +1,33 @@
-"""How many CPU threads and dataloader workers a run uses.
+"""How many CPU threads and dataloader workers a run uses, and how idle threads wait.
 
 The tools (``tools/train.py``, ``tools/test.py``, ``tools/infer.py``, ``tools/app.py``)
-call :func:`configure_threads` before they build anything. The rule, first match wins:
+call :func:`configure_threads` before they build anything. Threads, first match wins:
 
 1. ``--threads N`` on the command line;
 2. ``OMP_NUM_THREADS`` set by the user (not the one ``tools/dist_*.sh`` or ``torchrun``
    set themselves);
 3. automatic: the physical cores this process may run on (CPU affinity, cgroup quota,
    SMT siblings counted once), divided among the processes of this machine
-   (``LOCAL_WORLD_SIZE``), at most :data:`THREAD_CAP`, and at most the cores that other
-   processes leave free (measured from ``/proc/stat`` over 0.3 s at start-up). While an
-   automatic run trains, validates or tests, :class:`AdaptThreadsHook` measures again
-   every 20 s and follows the free cores (a busy neighbour that starts or stops).
+   (``LOCAL_WORLD_SIZE``), at most :data:`THREAD_CAP`.
+
+Waiting: the tools set ``OMP_WAIT_POLICY=PASSIVE`` (unless it is set) before torch is
+imported (the first lines of each tool), so a thread that waits for the others sleeps
+instead of spinning. Spinning is what makes torch's threads collapse on a busy machine:
+a thread spins on a core that another process needs, the thread it waits for gets
+less of its core, and every operator waits for the slowest thread (``benchmarks/
+threads.py`` measured 2 spinning threads 12-20x slower than 1 at load 8-15 on 2 cores;
+2 sleeping threads 2-3x faster than 1 at the same load).
 
 Dataloader workers (CPU-only runs): a config's ``num_workers`` is lowered so that workers
 plus the main process's threads fit in this process's share of the cores; a
 ``--cfg-options ...num_workers=N`` given on the command line is kept as given. With a GPU
 the workers are left as configured (the main thread mostly waits for the GPU).
-
-Why: torch's default is one thread per logical CPU in every process. On a small or busy
-machine, threads that outnumber the free cores wait for each other at every operator
-(``benchmarks/threads.py`` measures it; ``docs/get_started.md`` has the table).
 """
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Optional, Tuple
 
-from mmengine.hooks import Hook
-
-from mattebox.registry import HOOKS
 
 THREAD_CAP = 8
 # set by tools/dist_*.sh when they, not the user, chose OMP_NUM_THREADS for torchrun
@@ -48,9 +45,8 @@ def add_threads_argument(parser) -> None:
 
     parser.add_argument('--threads', type=positive_int, metavar='N',
                         help='torch threads per process (default: OMP_NUM_THREADS if you '
-                        'set it, else the cores this process may use that other processes '
-                        'leave free, shared among the processes of a distributed run, at '
-                        f'most {THREAD_CAP})')
+                        'set it, else the cores this process may use, shared among the '
+                        f'processes of a distributed run, at most {THREAD_CAP})')
 
 
 def available_cores() -> int:
@@ -114,60 +110,10 @@ def user_omp_threads() -> Optional[int]:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-class CpuMonitor:
-    """CPU time used by other processes on this process's CPUs, between two calls of
-    :meth:`others_busy` (in cores: 1.0 = one core kept busy)."""
-
-    def __init__(self) -> None:
-        try:
-            self.cpus = {f'cpu{c}' for c in os.sched_getaffinity(0)}
-        except AttributeError:
-            self.cpus = None
-        self.last = self._snapshot()
-
-    def _snapshot(self):
-        try:
-            with open('/proc/stat') as f:
-                lines = [line.split() for line in f if line.startswith('cpu')]
-        except OSError:
-            return None
-        busy = total = 0
-        for fields in lines:
-            if fields[0] == 'cpu' or (self.cpus is not None and fields[0] not in self.cpus):
-                continue
-            values = [int(v) for v in fields[1:9]]  # user .. steal
-            idle = values[3] + values[4]  # idle + iowait
-            total += sum(values)
-            busy += sum(values) - idle
-        times = os.times()
-        own = times.user + times.system  # every thread of this process
-        return busy, total, own, time.monotonic()
-
-    def others_busy(self) -> Optional[float]:
-        now = self._snapshot()
-        last, self.last = self.last, now
-        if now is None or last is None or now[1] <= last[1] or now[3] <= last[3]:
-            return None
-        cpus = len(self.cpus) if self.cpus else (os.cpu_count() or 1)
-        busy_cores = (now[0] - last[0]) / (now[1] - last[1]) * cpus
-        own_cores = (now[2] - last[2]) / (now[3] - last[3])
-        return max(0.0, busy_cores - own_cores)
-
-
-def free_cores(others: Optional[float], cores: int, allowance: float = 0.0) -> int:
-    """Cores left to this run: ``cores`` minus what other processes use, less
-    ``allowance`` (what this run's own other processes account for), rounded."""
-    if others is None:
-        return cores
-    others = max(0.0, others - allowance)
-    return max(1, int(cores - others + 0.5))
-
-
-def choose_threads(explicit: Optional[int] = None, world: Optional[int] = None,
-                   measure: float = 0.3) -> Tuple[int, str]:
+def choose_threads(explicit: Optional[int] = None,
+                   world: Optional[int] = None) -> Tuple[int, str]:
     """The intra-op thread count and where it came from (``'--threads'``,
-    ``'OMP_NUM_THREADS'`` or ``'auto: ...'``); ``measure`` seconds of watching the
-    machine's load (0: assume it is idle)."""
+    ``'OMP_NUM_THREADS'`` or ``'auto: C core(s)[ / P processes]'``)."""
     if explicit:
         return int(explicit), '--threads'
     omp = user_omp_threads()
@@ -175,19 +121,8 @@ def choose_threads(explicit: Optional[int] = None, world: Optional[int] = None,
         return omp, 'OMP_NUM_THREADS'
     world = world or local_world_size()
     cores = available_cores()
-    share = max(1, cores // world)
-    others = None
-    if measure > 0:
-        monitor = CpuMonitor()
-        time.sleep(measure)
-        others = monitor.others_busy()
-    # the other processes of this run start at the same time (about a core each)
-    free = free_cores(others, cores, allowance=world - 1)
-    threads = max(1, min(share, THREAD_CAP, free // world))
     how = f'{cores} core(s)' + (f' / {world} processes' if world > 1 else '')
-    if others is not None and others >= 0.5:
-        how += f', other processes busy on {others:.1f}'
-    return threads, f'auto: {how}'
+    return min(max(1, cores // world), THREAD_CAP), f'auto: {how}'
 
 
 def cores_per_process(world: Optional[int] = None) -> int:
@@ -203,6 +138,8 @@ class ThreadPlan:
 
     def describe(self) -> str:
         text = f"{self.threads} thread{'' if self.threads == 1 else 's'} ({self.source})"
+        if self.threads > 1 and os.environ.get('OMP_WAIT_POLICY'):
+            text += f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
         lowered = [f'{name}.num_workers {was}->{now}'
                    for name, (was, now) in self.workers.items() if was != now]
         if lowered:
@@ -237,7 +174,7 @@ def fit_workers(cfg, threads: int, given_keys: Iterable[str] = (),
 def configure_threads(explicit: Optional[int] = None, cfg=None,
                       given_keys: Iterable[str] = ()) -> ThreadPlan:
     """Set torch's intra-op threads by the rule of this module and fit ``cfg``'s workers
-    on CPU-only runs. An automatic choice adds :class:`AdaptThreadsHook` to ``cfg``."""
+    on CPU-only runs."""
     import torch
     threads, source = choose_threads(explicit)
     torch.set_num_threads(threads)
@@ -247,63 +184,5 @@ def configure_threads(explicit: Optional[int] = None, cfg=None,
     os.environ.setdefault('MKL_NUM_THREADS', str(threads))
     plan = ThreadPlan(threads, source)
     if cfg is not None and not torch.cuda.is_available():
-        plan.workers = fit_workers(cfg, cores_per_process(), given_keys) \
-            if source.startswith('auto') else fit_workers(cfg, threads, given_keys)
-        if source.startswith('auto'):
-            cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-                dict(type='AdaptThreadsHook', max_threads=threads_limit())]
+        plan.workers = fit_workers(cfg, threads, given_keys)
     return plan
-
-
-def threads_limit(world: Optional[int] = None) -> int:
-    """The most threads an automatic choice gives one process."""
-    return max(1, min(cores_per_process(world), THREAD_CAP))
-
-
-@HOOKS.register_module()
-class AdaptThreadsHook(Hook):
-    """Follow the free cores while a run goes on (automatic thread choice only).
-
-    Every ``interval`` seconds it measures how many cores other processes kept busy
-    since the last check and sets ``torch.set_num_threads`` to the cores left (at least
-    1, at most ``max_threads``), logging each change (in the log file).
-
-    Args:
-        max_threads: the most threads (the automatic choice on an idle machine).
-        interval: seconds between checks.
-    """
-
-    priority = 'LOWEST'
-
-    def __init__(self, max_threads: int, interval: float = 20.0) -> None:
-        self.max_threads, self.interval = max_threads, interval
-        self.monitor, self.next_check = None, 0.0
-
-    def _check(self, runner) -> None:
-        now = time.monotonic()
-        if self.monitor is None:
-            self.monitor, self.next_check = CpuMonitor(), now + self.interval
-            return
-        if now < self.next_check:
-            return
-        self.next_check = now + self.interval
-        others = self.monitor.others_busy()
-        if others is None:
-            return
-        import torch
-        world, current = local_world_size(), torch.get_num_threads()
-        free = free_cores(others, available_cores(), allowance=(world - 1) * current)
-        wanted = max(1, min(self.max_threads, free // world))
-        if wanted != current:
-            runner.logger.info(f'threads {current} -> {wanted}: other processes kept '
-                               f'{others:.1f} core(s) busy')
-            torch.set_num_threads(wanted)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self._check(runner)
-
-    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self._check(runner)
-
-    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self._check(runner)
