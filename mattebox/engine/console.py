@@ -135,7 +135,7 @@ class ProgressHook(Hook):
 
     priority = 'VERY_LOW'
 
-    def __init__(self, terminal: Optional[bool] = None, min_interval: float = 30.0) -> None:
+    def __init__(self, terminal: Optional[bool] = None, min_interval: float = 60.0) -> None:
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.min_interval = min_interval
         self.phases = {}

@@ -84,7 +84,7 @@ def _drive(hook):
 
 def test_progress_plain_lines_in_a_pipe(capsys):
     from mattebox.engine.console import ProgressHook
-    _drive(ProgressHook(terminal=False, min_interval=0))
+    _drive(ProgressHook(terminal=False, min_interval=0))  # (60 s by default)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == 'train 1/4 (25%)  eta 0:00  loss 0.5000'
     assert out[3].startswith('val: 2 batches in 0:00; SAD 1.5000')
