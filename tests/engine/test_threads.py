@@ -11,7 +11,7 @@ from mattebox.engine import threads as rule
 def cores(monkeypatch):
     """Pretend the machine has N cores, nobody else busy, no launcher variables."""
     for key in ('OMP_NUM_THREADS', 'LOCAL_WORLD_SIZE', 'SLURM_NTASKS_PER_NODE',
-                rule.LAUNCHER_OMP_MARK):
+                'OMP_WAIT_POLICY', rule.LAUNCHER_OMP_MARK):
         monkeypatch.delenv(key, raising=False)
 
     def set_cores(n):
@@ -64,6 +64,13 @@ def test_workers_fit_the_cores_unless_given(cores):
     assert plan.describe() == ('2 threads (auto: 2 core(s)); train_dataloader.num_workers '
                                '4->0 to fit the cores (set num_workers with --cfg-options '
                                'to keep yours)')
+
+
+def test_the_header_names_the_wait_policy(monkeypatch):
+    monkeypatch.setenv('OMP_WAIT_POLICY', 'PASSIVE')
+    assert rule.ThreadPlan(2, '--threads').describe() == \
+        '2 threads (--threads), OMP_WAIT_POLICY=PASSIVE'
+    assert rule.ThreadPlan(1, '--threads').describe() == '1 thread (--threads)'
 
 
 @pytest.mark.parametrize('tool', ['train.py', 'test.py', 'infer.py', 'app.py'])
