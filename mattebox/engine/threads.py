@@ -15,8 +15,9 @@ imported (the first lines of each tool), so a thread that waits for the others s
 instead of spinning. Spinning is what makes torch's threads collapse on a busy machine:
 a thread spins on a core that another process needs, the thread it waits for gets
 less of its core, and every operator waits for the slowest thread (``benchmarks/
-threads.py`` measured 2 spinning threads 12-20x slower than 1 at load 8-15 on 2 cores;
-2 sleeping threads 2-3x faster than 1 at the same load).
+threads.py`` measured 2 spinning threads 12-20x slower than 1 at load 8-15 on 2 cores
+and 2.5-5.7x at load 2.6-5.6; 2 sleeping threads 2-3x faster than 1 at load 12, and
+0.5-1.3x the time of 1 at load 2; ``docs/get_started.md``).
 
 Dataloader workers (CPU-only runs): a config's ``num_workers`` is lowered so that workers
 plus the main process's threads fit in this process's share of the cores; a
