@@ -142,3 +142,25 @@ def test_config_dataloader_follows_schedule(tmp_path):
         assert len(names) == 1 and len(batch['data_samples']) == 2
         got.append(names.pop())
     assert got == EXPECTED_20
+
+
+def test_synthetic_mix_config_binarises_the_refcoco_stand_in(tmp_path):
+    from mmengine.config import Config
+    register_all_modules()
+    root = make_referring_dataset(tmp_path / 'ref', num_train=3, num_test=0, size=32)
+    cfg = Config.fromfile('configs/_base_/datasets/synthetic_referring_mix.py')
+    loader_cfg = cfg.train_dataloader.to_dict()
+    loader_cfg['batch_sampler']['iters_per_epoch'] = 10
+    for src in loader_cfg['dataset']['sources'].values():
+        src['data_root'] = str(root)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    seen = []
+    for batch in loader:
+        for s in batch['data_samples']:
+            name = s.metainfo['source']
+            binary = set(s.gt_alpha.unique().tolist()) <= {0, 255}
+            assert s.metainfo.get('binary_gt', False) == (name == 'refcoco')
+            assert binary or name != 'refcoco'
+            assert tuple(s.gt_alpha.shape) == (1, 64, 64) and isinstance(s.text, str)
+        seen.append(name)
+    assert seen == ['refmatte', 'refcoco', 'refmatte', 'refcoco', 'captioned'] * 2

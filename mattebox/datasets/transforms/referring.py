@@ -125,3 +125,33 @@ class UseAsOriginal(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(keys={self.keys})'
+
+
+@TRANSFORMS.register_module()
+class BinarizeAlpha(BaseTransform):
+    """Turn the alpha into a binary mask (0 / 255) and flag the sample ``binary_gt``:
+    segmentation-like data from a matting set (e.g. a stand-in for RefCOCO in tiny
+    configs), so that the losses treat it as RefCOCO (TDM's SG loss).
+
+    Keys read: ``alpha``. Keys written: ``alpha``, ``binary_gt`` (True).
+
+    Args:
+        threshold: alpha values ``>= threshold`` become 255, the others 0.
+    """
+
+    def __init__(self, threshold: int = 128) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, int) \
+                or not 1 <= threshold <= 255:
+            raise ValueError(f'BinarizeAlpha: threshold must be an int in 1..255, got '
+                             f'{threshold!r}')
+        self.threshold = threshold
+
+    def transform(self, results: dict) -> dict:
+        require_keys(self, results, ['alpha'])
+        alpha = results['alpha']
+        results['alpha'] = ((alpha >= self.threshold) * 255).astype(alpha.dtype)
+        results['binary_gt'] = True
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(threshold={self.threshold})'
