@@ -2,8 +2,9 @@
 # the paper's method at toy size: a 2-level UNet (32, 64) with cross-attention to a
 # one-layer random text encoder (the committed tiny tokenizer, 40 tokens), the frozen
 # tiny KL VAE of configs/sdmatte/latent_codec_kl_tiny_synthetic.py (4x downsampling),
-# coarse path at 64 x 64, the two-scale sparse refiner up to 128 (64 then 128).
-coarse_size = 64
+# the coarse path at 32 x 32 (the paper's 512), the two-scale sparse refiner on the
+# 64 x 64 input (the paper's up-to-2048): 32 first, then 64.
+coarse_size = 32
 
 model = dict(
     type='TDM',
@@ -22,16 +23,17 @@ model = dict(
         down_block_types=('DownEncoderBlock2D', ) * 3, up_block_types=('UpDecoderBlock2D', ) * 3,
         scaling_factor=0.18215)),
     text_encoder=dict(
-        tokenizer='configs/tdm/tiny_tokenizer', max_length=40,
+        tokenizer='{{ fileDirname }}/../tiny_tokenizer', max_length=40,  # the committed one
         config=dict(vocab_size=384, hidden_size=32, intermediate_size=64,
                     num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=40,
                     bos_token_id=321, eos_token_id=322, pad_token_id=322)),
     feature_blocks=(0, 1),
     timestep=999,
     decoder=dict(channels=32, detail_channels=8, min_channels=16, norm_groups=8),
-    refiner=dict(layers=(('subm', 16), ('sparse', 16), ('subm', 16)), max_long_edge=128,
-                 half_first_above=64, paste_erode=3),
-    loss=dict(type='TDMLoss', trimap_kernel=3),  # 15 at 512 px -> 3 at 64 px (rounded up)
+    refiner=dict(layers=(('subm', 16), ('sparse', 16), ('subm', 16)), max_long_edge=64,
+                 half_first_above=32, paste_erode=3),
+    # the trimap target's kernel: 15 at 512 px -> 1 at 32 px; 3 keeps a band
+    loss=dict(type='TDMLoss', trimap_kernel=3),
     train_cfg=dict(refine=True, allow_scratch=True),
     test_cfg=dict(image_size=coarse_size, refine=True),
 )

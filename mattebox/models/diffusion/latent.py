@@ -270,7 +270,8 @@ class TextEncoder(nn.Module):
         if self.layer is None:
             return self.model(ids)[0]
         hidden = self.model(ids, output_hidden_states=True).hidden_states[self.layer]
-        return self.model.text_model.final_layer_norm(hidden) if self.final_norm else hidden
+        norm = getattr(self.model, 'text_model', self.model).final_layer_norm  # transformers 4 / 5
+        return norm(hidden) if self.final_norm else hidden
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str]) -> Tensor:
