@@ -24,7 +24,6 @@ import time
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)

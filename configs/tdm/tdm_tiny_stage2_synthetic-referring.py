@@ -2,9 +2,9 @@
 # paper's weights 10 / 0.1 / 0.5 / 10 / 1) and the two-scale refiner, starting from the
 # stage-1 checkpoint (which brings the frozen VAE).
 #   python tools/train.py configs/tdm/tdm_tiny_stage2_synthetic-referring.py --cfg-options \
-#       load_from=work_dirs/tdm_tiny_stage1_synthetic-referring/iter_1000.pth
+#       load_from=work_dirs/tdm_tiny_stage1_synthetic-referring/iter_2000.pth
 #   python tools/test.py configs/tdm/tdm_tiny_stage2_synthetic-referring.py \
-#       work_dirs/tdm_tiny_stage2_synthetic-referring/iter_1000.pth
+#       work_dirs/tdm_tiny_stage2_synthetic-referring/iter_2000.pth
 #   python tools/infer.py configs/tdm/tdm_tiny_stage2_synthetic-referring.py CKPT \
 #       image.png --text "the red object" --out results
 _base_ = ['./tdm_tiny_stage1_synthetic-referring.py']

@@ -2,9 +2,9 @@
 # the paper's method at toy size: a 2-level UNet (32, 64) with cross-attention to a
 # one-layer random text encoder (the committed tiny tokenizer, 40 tokens), the frozen
 # tiny KL VAE of configs/sdmatte/latent_codec_kl_tiny_synthetic.py (4x downsampling),
-# the coarse path at 32 x 32 (the paper's 512), the two-scale sparse refiner on the
-# 64 x 64 input (the paper's up-to-2048): 32 first, then 64.
-coarse_size = 32
+# the coarse path at 64 x 64 (the paper's 512), the two-scale sparse refiner on the
+# 128 x 128 input (the paper's up to 2048): 64 first, then 128.
+coarse_size = 64
 
 model = dict(
     type='TDM',
@@ -30,9 +30,9 @@ model = dict(
     feature_blocks=(0, 1),
     timestep=999,
     decoder=dict(channels=32, detail_channels=8, min_channels=16, norm_groups=8),
-    refiner=dict(layers=(('subm', 16), ('sparse', 16), ('subm', 16)), max_long_edge=64,
-                 half_first_above=32, paste_erode=3),
-    # the trimap target's kernel: 15 at 512 px -> 1 at 32 px; 3 keeps a band
+    refiner=dict(layers=(('subm', 16), ('sparse', 16), ('subm', 16)), max_long_edge=128,
+                 half_first_above=64, paste_erode=3),
+    # the trimap target's kernel: 15 at 512 px -> 2 at 64 px; odd: 3
     loss=dict(type='TDMLoss', trimap_kernel=3),
     train_cfg=dict(refine=True, allow_scratch=True),
     test_cfg=dict(image_size=coarse_size, refine=True),

@@ -30,8 +30,9 @@ SPARSE_HINT = 'pip install -e ".[sparse]"  (spconv 2.3; the CPU wheel works on C
 
 def spconv_available() -> bool:
     """Whether ``spconv.pytorch`` imports."""
+    import importlib
     try:
-        import spconv.pytorch  # noqa: F401
+        importlib.import_module('spconv.pytorch')
     except Exception:  # ImportError, or a broken build
         return False
     return True
