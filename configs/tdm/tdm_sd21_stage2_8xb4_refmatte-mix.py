@@ -16,4 +16,5 @@ model = dict(
     # load_from brings every weight (the stage-1 run started from Stable Diffusion 2.1)
     train_cfg=dict(refine=True, allow_scratch=True, allow_random_vae=True),
 )
-find_unused_parameters = False
+# a batch whose coarse trimap has no unknown band leaves the refiner without a loss
+find_unused_parameters = True
