@@ -45,11 +45,11 @@ def test_the_expression_changes_the_output(model):
 
 def test_composite_alpha_is_fg_plus_alpha_times_unknown(model):
     with torch.no_grad():
-        out = model.coarse(batch(['the green thing'])['image'], ['the green thing'])
+        out = model.coarse(batch(['the green thing'], size=128)['image'], ['the green thing'])
     probs = out['trimap_logits'].softmax(dim=1)
-    assert out['trimap_logits'].shape == (1, 3, 32, 32)  # the coarse size
+    assert out['trimap_logits'].shape == (1, 3, 64, 64)  # the coarse size
     assert torch.allclose(out['composite'], probs[:, 2:] + out['alpha_lr'] * probs[:, 1:2])
-    assert out['detail'].shape == (1, 8, 32, 32)
+    assert out['detail'].shape == (1, 8, 64, 64)
 
 
 def test_the_unet_runs_once_at_the_configured_timestep(model):
