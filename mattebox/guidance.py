@@ -64,7 +64,10 @@ GUIDANCE_HINTS = {
 
 class MissingGuidanceError(KeyError):
     """A model got a batch without the guidance it needs (the message says how to
-    provide it)."""
+    provide it). A user error: the tools report it without a traceback
+    (``user_error``, see :mod:`mattebox.engine.errors`)."""
+
+    user_error = True
 
     def __str__(self) -> str:  # KeyError would print the message quoted
         return str(self.args[0]) if self.args else ''

@@ -18,7 +18,8 @@ field            meaning                                      type / shape
 ``gt_fg``        ground-truth foreground                      float32 3 x H x W
 ``gt_bg``        ground-truth background                      float32 3 x H x W
 ``gt_merged``    the composite the network sees               float32 3 x H x W
-``ori_alpha``    alpha as read from disk (for metrics)        uint8 H x W
+``ori_alpha``    alpha as read from disk (for metrics)        uint8 H x W (float32
+                                                              0..1 from a 16-bit file)
 ``ori_trimap``   trimap as read from disk (for metrics)       uint8 H x W
 ``pred_alpha``   the prediction at the original resolution    uint8 H x W
 **guidance**

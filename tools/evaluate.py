@@ -4,13 +4,14 @@ Usage::
 
     python tools/evaluate.py PRED_DIR GT_DIR [TRIMAP_DIR] [--workers N]
         [--out results.csv] [--convention {dim,all-region,mmagic}]
-        [--metrics SAD MSE GRAD CONN] [--mse-scale S] [--no-progress]
+        [--metrics SAD MSE GRAD CONN] [--mse-scale S] [--no-progress] [--overwrite]
 
 Files are paired by name without extension (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``,
-``.tif``, ``.tiff``) and read as single-channel 8-bit images. Before anything is
-scored every file is read and checked; all problems (missing pairs, unreadable files,
-size mismatches, non-grey images, trimap values other than 0/128/255) are printed
-together with the file names and the tool exits with status 2.
+``.tif``, ``.tiff``) and read as single-channel 8-bit or 16-bit images (16-bit values
+``v`` are ``v / 65535``; a 16-bit file holding only values 0..255 gets a warning).
+Before anything is scored every file is read and checked; all problems (missing pairs,
+unreadable files, size mismatches, non-grey images, trimap values other than
+0/128/255) are printed together with the file names and the tool exits with status 2.
 
 Conventions:
 
@@ -23,10 +24,13 @@ Conventions:
 
 The per-image values come from :mod:`mattebox.evaluation.functional`; the printed means
 are their plain means (NaN if an image has an empty unknown region, as in
-``evaluate.m``). ``--out`` writes one CSV row per image plus a ``mean`` row.
+``evaluate.m``). ``--out`` writes one CSV row per image plus a ``mean`` row; it never
+replaces an input, writes into an input folder, or replaces a file it did not write
+itself unless ``--overwrite`` is given.
 """
 import argparse
 import csv
+import io
 import math
 import multiprocessing
 import os
@@ -40,10 +44,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-try:
-    import mattebox  # noqa: F401
-except ImportError:  # run from a checkout without ``pip install -e .``
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# this checkout's mattebox, as the other tools (not another installed copy)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mattebox.evaluation import functional as F  # noqa: E402
 
@@ -57,6 +59,7 @@ CONVENTIONS = {
     'mmagic': ('unknown', 'mmagic', True),
 }
 EXIT_INPUT_PROBLEMS = 2
+TOOL = 'tools/evaluate.py'
 #: PIL modes of single-channel 8/16-bit images, checked without decoding the pixels
 _HEADER_CHECKED_MODES = ('L', '1', 'I;16', 'I;16B', 'I;16L')
 
@@ -149,40 +152,63 @@ def read_matte(path: str, kind: str) -> Tuple[Optional[np.ndarray], Optional[str
     return img, None
 
 
-def probe_matte(path: str, kind: str) -> Tuple[Optional[Tuple[int, int]], Optional[str]]:
-    """``(shape, None)`` of a readable single-channel image, or ``(None, problem)``.
+def sixteen_bit_warning(path: str, kind: str) -> Optional[str]:
+    """A warning for a 16-bit matte holding only values 0..255 (8-bit values in a 16-bit
+    file, which read as nearly black on the 16-bit scale), else None."""
+    try:
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except Exception:  # unreadable: the checks report it
+        return None
+    if img is None or img.dtype != np.uint16 or int(img.max()) > 255:
+        return None
+    return (f'{path}: 16-bit {kind} holding only values 0..{int(img.max())}: it is read on '
+            'the 16-bit scale (v / 65535), i.e. nearly black; if these are 8-bit values, '
+            'save the file as 8-bit')
 
-    Grey 8/16-bit images are checked from their header, and for PNG every chunk's CRC is
+
+def probe_matte(path: str, kind: str) -> Tuple[Optional[Tuple[int, int]], Optional[str],
+                                                Optional[str]]:
+    """``(shape, problem, warning)`` of a single-channel image (``shape`` None when
+    there is a problem).
+
+    Grey 8-bit images are checked from their header, and for PNG every chunk's CRC is
     verified (which catches truncated and corrupted files) without decompressing the
-    pixels; anything else is decoded in full with :func:`read_matte`, whose verdict
-    counts.
+    pixels; 16-bit images are decoded too (for :func:`sixteen_bit_warning`), and
+    anything else is decoded in full with :func:`read_matte`, whose verdict counts.
     """
     try:
         with Image.open(path) as im:
             if im.mode in _HEADER_CHECKED_MODES:
                 width, height = im.size
+                sixteen = im.mode.startswith('I;16')
                 im.verify()
-                return (height, width), None
+                warning = sixteen_bit_warning(path, kind) if sixteen else None
+                return (height, width), None, warning
     except Exception:  # unknown to PIL or broken: let the full decode decide and explain
         pass
     img, problem = read_matte(path, kind)
-    return (None, problem) if problem else (img.shape[:2], None)
+    if problem:
+        return None, problem, None
+    return img.shape[:2], None, sixteen_bit_warning(path, kind)
 
 
-def check_job(job: Job) -> List[str]:
-    """Check every file of one job and return its problems (empty when it can be scored).
+def check_job(job: Job) -> Tuple[List[str], List[str]]:
+    """Check every file of one job: ``(problems, warnings)``; it can be scored when
+    there is no problem.
 
     Trimaps are decoded in full (their values are checked); predictions and ground
     truths are probed with :func:`probe_matte`.
     """
-    problems = []
+    problems, warnings = [], []
     shapes = {}
     for kind, path in (('prediction', job.pred), ('ground truth', job.gt)):
-        shape, problem = probe_matte(path, kind)
+        shape, problem, warning = probe_matte(path, kind)
         if problem:
             problems.append(problem)
         else:
             shapes[path] = shape
+        if warning:
+            warnings.append(warning)
     if job.trimap is not None:
         trimap, problem = read_matte(job.trimap, 'trimap')
         if problem:
@@ -199,7 +225,7 @@ def check_job(job: Job) -> List[str]:
     if len(set(shapes.values())) > 1:
         sizes = ', '.join(f'{p} {s[1]}x{s[0]}' for p, s in shapes.items())
         problems.append(f'{job.name}: sizes differ (W x H): {sizes}')
-    return problems
+    return problems, warnings
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -244,7 +270,7 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core; no nested threading
 
 
-def _check_task(job: Job) -> List[str]:
+def _check_task(job: Job) -> Tuple[List[str], List[str]]:
     return check_job(job)
 
 
@@ -309,16 +335,17 @@ def _fmt(value: float) -> str:
     return 'nan' if math.isnan(value) else f'{value:.6g}'
 
 
-def write_csv(path: str, jobs: Sequence[Job], rows: Sequence[Dict[str, float]],
-              means: Dict[str, float], metrics: Sequence[str]) -> None:
+def csv_text(jobs: Sequence[Job], rows: Sequence[Dict[str, float]],
+             means: Dict[str, float], metrics: Sequence[str]) -> str:
     """One row per image (name, files, values) and a final ``mean`` row."""
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.writer(f)
-        writer.writerow(['name', 'pred', 'gt', 'trimap', *metrics])
-        for job, row in zip(jobs, rows):
-            writer.writerow([job.name, job.pred, job.gt, job.trimap or '',
-                             *(repr(float(row[m])) for m in metrics)])
-        writer.writerow(['mean', '', '', '', *(repr(float(means[m])) for m in metrics)])
+    f = io.StringIO(newline='')
+    writer = csv.writer(f)
+    writer.writerow(['name', 'pred', 'gt', 'trimap', *metrics])
+    for job, row in zip(jobs, rows):
+        writer.writerow([job.name, job.pred, job.gt, job.trimap or '',
+                         *(repr(float(row[m])) for m in metrics)])
+    writer.writerow(['mean', '', '', '', *(repr(float(means[m])) for m in metrics)])
+    return f.getvalue()
 
 
 def print_table(means: Dict[str, float], n_images: int, convention: str,
@@ -334,25 +361,15 @@ def print_table(means: Dict[str, float], n_images: int, convention: str,
     Console().print(table)
 
 
-def _output_problem(out: str, inputs: Sequence[str], folders: Sequence[str]) -> Optional[str]:
-    """Why ``--out`` must not be written, or None."""
-    target = osp.realpath(out)
-    if target in {osp.realpath(p) for p in inputs}:
-        return f'--out {out} is one of the input files; refusing to overwrite it'
-    for folder in folders:
-        folder = osp.realpath(folder)
-        if (osp.dirname(target) == folder
-                and osp.splitext(target)[1].lower() in IMAGE_EXTENSIONS):
-            return (f'--out {out} would put an image-named file into the input folder '
-                    f'{folder}; choose another name or folder')
-    parent = osp.dirname(target) or '.'
-    if not osp.isdir(parent):
-        return f'--out {out}: folder {parent} does not exist'
-    if not os.access(parent, os.W_OK):
-        return f'--out {out}: folder {parent} is not writable'
-    if osp.isdir(target):
-        return f'--out {out} is a directory'
-    return None
+def _output_file(out: str, inputs: Sequence[str], folders: Sequence[str],
+                 overwrite: bool):
+    """The ``--out`` file, or the reason it must not be written (a str)."""
+    from mattebox.engine.errors import OutputRefusedError
+    from mattebox.engine.outputs import OutputFile
+    try:
+        return OutputFile(out, TOOL, inputs=inputs, protected=folders, overwrite=overwrite)
+    except OutputRefusedError as e:
+        return str(e)
 
 
 def _print_problems(problems: Sequence[str]) -> None:
@@ -378,7 +395,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='trimaps, 0/128/255 (needed unless --convention all-region)')
     parser.add_argument('--workers', type=int, default=_available_cores(),
                         help='worker processes (default: all cores, %(default)s)')
-    parser.add_argument('--out', help='write per-image rows and a mean row to this CSV')
+    parser.add_argument('--out', help='write per-image rows and a mean row to this CSV '
+                        '(a new file, or one tools/evaluate.py wrote)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='let --out replace an existing file that tools/evaluate.py '
+                        'did not write (never an input)')
     parser.add_argument('--convention', choices=sorted(CONVENTIONS), default='dim',
                         help='dim: official evaluate.m (default); all-region: every pixel '
                              'counts; mmagic: MMagic-compatible numbers')
@@ -409,18 +430,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         trimap_dir = None
 
     jobs, problems = pair_files(args.pred_dir, args.gt_dir, trimap_dir)
+    out = None
     if args.out:
         inputs = [p for job in jobs for p in (job.pred, job.gt, job.trimap) if p]
         folders = [f for f in (args.pred_dir, args.gt_dir, trimap_dir) if f]
-        out_problem = _output_problem(args.out, inputs, folders)
-        if out_problem:
-            problems.append(out_problem)
+        out = _output_file(args.out, inputs, folders, args.overwrite)
+        if isinstance(out, str):
+            problems.append(out)
 
     workers = min(args.workers, max(len(jobs), 1))
     start = time.perf_counter()
     with _Progress(not args.no_progress) as progress:
         checked = _run(_check_task, jobs, workers, progress.task('checking', len(jobs)))
-        problems += [p for job_problems in checked for p in job_problems]
+        problems += [p for job_problems, _ in checked for p in job_problems]
+        for warning in (w for _, job_warnings in checked for w in job_warnings):
+            print(f'warning: {warning}', file=sys.stderr)
         if problems:
             print(f'{len(problems)} input problem(s); nothing was scored:', file=sys.stderr)
             _print_problems(problems)
@@ -442,8 +466,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if n_nan:
         print(f'note: {n_nan} per-image value(s) are NaN (no pixel in the unknown region); '
               f'the means are NaN as in evaluate.m', file=sys.stderr)
-    if args.out:
-        write_csv(args.out, jobs, rows, means, args.metrics)
+    if out is not None:
+        out.write_text(csv_text(jobs, rows, means, args.metrics))
         print(f'per-image results: {args.out}')
     print(f'{len(jobs)} images in {time.perf_counter() - start:.1f} s with {workers} '
           f'worker(s)', file=sys.stderr)

@@ -11,10 +11,10 @@ Boxes and points are in pixels of the image (x to the right, y down, from 0). Fo
 image it writes ``DIR/<name>_alpha.png`` (8-bit alpha), ``DIR/<name>_cutout.png`` (RGBA:
 estimated foreground colours + alpha) and, with ``--background``, ``DIR/<name>_composite.png``
 (the subject over that background). It never writes over an input, nor over a file in
-DIR that it did not write itself (it keeps the list in ``DIR/.mattebox-infer.json``).
+DIR that it did not write itself (the files it wrote are listed in
+``DIR/.mattebox-outputs.json``; see :mod:`mattebox.engine.outputs`).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -25,12 +25,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 
+from mattebox.engine.errors import UserError, user_errors  # noqa: E402
+
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-MANIFEST = '.mattebox-infer.json'
 OUTPUT_KINDS = ('alpha', 'cutout', 'composite')
+TOOL = 'tools/infer.py'
 
 
-class UsageError(Exception):
+class UsageError(UserError, ValueError):
     """A problem with the command line or the files it names."""
 
 
@@ -63,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                         metavar='KEY=VALUE', help='override config keys')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of a config, input or checkpoint error')
     args = parser.parse_args(argv)
     for point in args.point or []:
         if len(point) not in (2, 3):
@@ -149,64 +153,6 @@ def parse_background(value: Optional[str]):
 
 
 # ------------------------------------------------------------------------- outputs
-class OutputFolder:
-    """The output folder: never writes over an input, nor over a file it did not write
-    (the files it wrote are listed in its manifest)."""
-
-    def __init__(self, path: str, inputs: List[str]) -> None:
-        self.path = path
-        self.real_inputs = {osp.realpath(p) for p in inputs}
-        real_out = osp.realpath(path)
-        for folder in {osp.dirname(p) for p in self.real_inputs}:
-            if real_out == folder:
-                raise UsageError(f'--out {path} holds input files: outputs would be mixed '
-                                 'with (and later read as) inputs; choose another folder')
-        self.manifest_path = osp.join(path, MANIFEST)
-        self.written = set()
-        if osp.isfile(self.manifest_path):
-            try:
-                with open(self.manifest_path, encoding='utf-8') as f:
-                    self.written = set(json.load(f)['files'])
-            except (ValueError, KeyError, TypeError) as e:
-                raise UsageError(f'{self.manifest_path} is damaged ({e}); remove it to '
-                                 'start afresh') from e
-
-    def target(self, name: str) -> str:
-        path = osp.join(self.path, name)
-        if osp.realpath(path) in self.real_inputs:
-            raise UsageError(f'refusing to write {path}: it is an input')
-        if osp.exists(path) and name not in self.written:
-            raise UsageError(f'refusing to overwrite {path}: it exists and was not written '
-                             'by tools/infer.py; choose another --out or remove it')
-        return path
-
-    def check(self, names: List[str]) -> None:
-        for name in names:
-            self.target(name)
-
-    def write_png(self, name: str, image) -> str:
-        import cv2
-
-        from mattebox.engine.checkpoint import atomic_write
-        path = self.target(name)
-        if image.ndim == 3:  # RGB(A) -> BGR(A) for OpenCV
-            image = image[..., [2, 1, 0, 3][:image.shape[2]]]
-        ok, buf = cv2.imencode('.png', image)
-        if not ok:
-            raise OSError(f'cannot encode {path}')
-        os.makedirs(self.path, exist_ok=True)
-        atomic_write(path, buf.tobytes())
-        self.written.add(name)
-        self._save_manifest()
-        return path
-
-    def _save_manifest(self) -> None:
-        from mattebox.engine.checkpoint import atomic_write
-        atomic_write(self.manifest_path, (json.dumps(
-            {'tool': 'tools/infer.py', 'files': sorted(self.written)}, indent=1) + '\n'
-        ).encode('utf-8'))
-
-
 def output_names(image: str, with_composite: bool) -> Dict[str, str]:
     stem = osp.splitext(osp.basename(image))[0]
     kinds = OUTPUT_KINDS if with_composite else OUTPUT_KINDS[:2]
@@ -222,9 +168,12 @@ def run(args: argparse.Namespace) -> List[Dict[str, str]]:
     guidance_files = list(trimaps.values()) + list(masks.values())
     if isinstance(background, str):
         guidance_files.append(background)
-    out = OutputFolder(args.out, images + guidance_files)
+    from mattebox.engine.outputs import OutputFolder
+    out = OutputFolder(args.out, TOOL, inputs=images + guidance_files)
     for image in images:
         out.check(list(output_names(image, background is not None).values()))
+    from mattebox.engine.checkpoint import refuse_url
+    refuse_url(args.checkpoint, 'CHECKPOINT')
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             raise UsageError(f'not found: {path}')
@@ -268,15 +217,8 @@ def run(args: argparse.Namespace) -> List[Dict[str, str]]:
 
 def main(argv=None) -> List[Dict[str, str]]:
     args = parse_args(argv)
-    from mattebox.apis import InputError
-    from mattebox.engine.checkpoint import (CheckpointMismatchError, CorruptCheckpointError,
-                                            UnsafeCheckpointError)
-    try:
+    with user_errors(args.debug):
         return run(args)
-    except (UsageError, InputError, CheckpointMismatchError, CorruptCheckpointError,
-            UnsafeCheckpointError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        raise SystemExit(2)
 
 
 if __name__ == '__main__':

@@ -12,24 +12,29 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
-from mattebox.engine.config_check import ConfigError, check_config  # noqa: E402
+from mattebox.engine.config_check import check_config, load_config  # noqa: E402
+from mattebox.engine.errors import user_errors  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a matting model.')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--out', help='write the metrics to this json file')
+    parser.add_argument('--out', help='write the metrics to this json file (never over a '
+                        'file that tools/test.py did not write)')
     parser.add_argument('--save-pred', metavar='DIR',
-                        help='write the predicted alpha mattes as PNGs into DIR')
+                        help='write the predicted alpha mattes as PNGs into DIR (a new '
+                        'folder, or one holding only files mattebox wrote)')
     parser.add_argument('--work-dir', help='folder for logs (default: ./work_dirs/<config>)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config keys')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of a config, data or checkpoint error')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -47,56 +52,50 @@ def format_table(metrics: dict) -> str:
     return '\n'.join([line, head, line, row, line])
 
 
-def write_json_atomic(obj: dict, path: str) -> None:
-    """Write ``obj`` as json to ``path`` atomically (never a half-written file)."""
-    from mattebox.engine.checkpoint import atomic_write
-    atomic_write(path, (json.dumps(obj, indent=2) + '\n').encode('utf-8'))
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from mattebox import register_all_modules
     register_all_modules()
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
+    with user_errors(args.debug):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from mattebox.engine.checkpoint import refuse_url
+    from mattebox.engine.outputs import OutputFile, OutputFolder, dataset_folders
+    refuse_url(args.checkpoint, 'CHECKPOINT')
     if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    if args.out and osp.realpath(args.out) in {osp.realpath(args.config),
-                                               osp.realpath(args.checkpoint)}:
-        raise SystemExit(f'--out {args.out} would overwrite an input file')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = load_config(args.config, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from, cfg.resume = args.checkpoint, False
-    try:
-        check_config(cfg, 'test')
-    except ConfigError as e:
-        raise SystemExit(f'error: {e}')
+    check_config(cfg, 'test')
+    protected = dataset_folders(cfg)
+    out = args.out and OutputFile(args.out, 'tools/test.py', protected=protected,
+                                  inputs=[args.config, args.checkpoint], overwrite_flag=None)
     if args.save_pred:
+        OutputFolder(args.save_pred, 'tools/test.py', protected=protected, exclusive=True,
+                     label='--save-pred')  # refuse now rather than after testing
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-            dict(type='SavePredictionsHook', out_dir=args.save_pred)]
+            dict(type='SavePredictionsHook', out_dir=args.save_pred, protected=protected)]
 
-    from mattebox.engine.launch import setup_distributed
-    setup_distributed(cfg, args.launcher)
     from mmengine.dist import is_main_process
-    from mmengine.runner import Runner
-    from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    from mattebox.engine.launch import teardown_distributed
+
+    from mattebox.engine.launch import setup_distributed, teardown_distributed
+    from mattebox.engine.runner import build_runner
+    setup_distributed(cfg, args.launcher)
     done = False
     try:
-        runner = Runner.from_cfg(cfg)
-        metrics = runner.test()
+        metrics = build_runner(cfg, 'test').test()
         main_process = is_main_process()  # before the process group is gone
         done = True
-    except (CorruptCheckpointError, UnsafeCheckpointError) as e:
-        raise SystemExit(f'error: {e}')
     finally:
         teardown_distributed(barrier=done)
     if main_process:
         print(format_table(metrics), flush=True)
-        if args.out:
-            write_json_atomic(metrics, args.out)
+        if out:
+            out.write_text(json.dumps(metrics, indent=2) + '\n')
             print(f'metrics written to {args.out}')
     return metrics
 

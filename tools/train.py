@@ -8,7 +8,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
-from mattebox.engine.config_check import ConfigError, check_config  # noqa: E402
+from mattebox.engine.config_check import check_config, load_config  # noqa: E402
+from mattebox.engine.errors import user_errors  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -26,16 +27,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of a config, data or checkpoint error')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif not cfg.get('work_dir'):
@@ -57,25 +57,18 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from mattebox import register_all_modules
     register_all_modules()
-    cfg = build_cfg(args)
-    try:
+    with user_errors(args.debug):
+        cfg = build_cfg(args)
         check_config(cfg, 'train')
-    except ConfigError as e:
-        raise SystemExit(f'error: {e}')
-    from mattebox.engine.launch import setup_distributed
-    setup_distributed(cfg, args.launcher)
-    from mmengine.runner import Runner
-    from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    from mattebox.engine.launch import teardown_distributed
-    done = False
-    try:
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        done = True
-    except (CorruptCheckpointError, UnsafeCheckpointError) as e:
-        raise SystemExit(f'error: {e}')
-    finally:
-        teardown_distributed(barrier=done)
+        from mattebox.engine.launch import setup_distributed, teardown_distributed
+        from mattebox.engine.runner import build_runner
+        setup_distributed(cfg, args.launcher)
+        done = False
+        try:
+            build_runner(cfg, 'train').train()
+            done = True
+        finally:
+            teardown_distributed(barrier=done)
 
 
 if __name__ == '__main__':

@@ -12,5 +12,7 @@ model = dict(
 )
 
 # Start from the stage-1 result (train stage 1 first, or override with
-# --cfg-options load_from=PATH).
+# --cfg-options load_from=PATH). A stage-1 checkpoint has no refiner: say so, or the
+# strict load refuses it (any other missing or unexpected key is still an error).
 load_from = './work_dirs/dim_stage1-v16_1xb1-1000k_comp1k/iter_1000000.pth'
+partial_load = dict(allow_missing=['refiner.'])

@@ -2,7 +2,6 @@
 matte, the foreground colours and the cut-out out."""
 import copy
 import os
-import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -10,6 +9,8 @@ import numpy as np
 import torch
 
 from mattebox import guidance as G
+from mattebox.engine.config_check import check_cfg_options, load_config
+from mattebox.engine.errors import UserError
 from mattebox.foreground import estimate_foreground
 
 ImageLike = Union[str, os.PathLike, np.ndarray, Any]  # a path, an array or a PIL image
@@ -30,7 +31,7 @@ API_HINTS = {'trimap': 'trimap= (--trimap)', 'mask': 'mask= (--mask)',
              'text': 'text= (--text "...")', 'transparent': 'transparent= (--transparent)'}
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """An image, guidance or background given to the inferencer cannot be used (missing
     file, undecodable, wrong shape or values); the message names it."""
 
@@ -238,13 +239,11 @@ class MattingInferencer:
         register_all_modules(init_default_scope=False)
         if isinstance(config, Config):
             cfg = copy.deepcopy(config)
+            check_cfg_options(cfg, cfg_options)
+            if cfg_options:
+                cfg.merge_from_dict(cfg_options)
         else:
-            config = os.fspath(config)
-            if not osp.isfile(config):
-                raise FileNotFoundError(f'config file not found: {config}')
-            cfg = Config.fromfile(config)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+            cfg = load_config(os.fspath(config), cfg_options)
         self.cfg = cfg
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         with DefaultScope.overwrite_default_scope('mattebox'):
@@ -305,15 +304,19 @@ class MattingInferencer:
                           band_width) -> Dict[str, Any]:
         h, w = int(shape[0]), int(shape[1])
         given: Dict[str, Any] = {}
+        # messages name the file when the guidance came as one
+        where = {kind: f'{kind} {os.fspath(value)}' if isinstance(value, (str, os.PathLike))
+                 else kind for kind, value in (('trimap', trimap), ('mask', mask))}
         if trimap is not None:
-            given['trimap'] = G.check_trimap_values(read_gray(trimap, 'trimap'), 'trimap')
+            given['trimap'] = G.check_trimap_values(read_gray(trimap, 'trimap'),
+                                                    where['trimap'])
         if mask is not None:
             given['mask'] = read_gray(mask, 'mask')
         for kind in ('trimap', 'mask'):
             if kind in given and given[kind].shape != (h, w):
-                raise GuidanceError(f'{kind}: {given[kind].shape[1]} x {given[kind].shape[0]} '
-                                    f'pixels, the image {w} x {h}; give it at the '
-                                    "image's size")
+                raise GuidanceError(f'{where[kind]}: {given[kind].shape[1]} x '
+                                    f'{given[kind].shape[0]} pixels, the image {w} x {h}; '
+                                    "give it at the image's size")
         if box is not None:
             given['boxes'] = G.as_boxes(box, 'box')
         if points is not None:

@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from mattebox.registry import DATASETS
 
 from .background import IMG_SUFFIXES, BackgroundFolder, assign_backgrounds, list_images
-from .validation import ValidatedDatasetMixin, check_validate_option
+from .validation import ValidatedDatasetMixin
 
 #: folder argument -> results key of the file (``merged`` is the input image).
 FOLDER_KEYS = {'image_dir': 'merged', 'fg_dir': 'fg', 'alpha_dir': 'alpha',
@@ -68,9 +68,14 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
             the names (one per line, with or without extension) of the samples whose
             subject is (semi-)transparent: they get ``transparent=True``, the others
             ``False`` (SDMatte's ``*_transparent_samples.txt``); None: no flag.
-        validate: ``False``; ``True`` / ``'decode'`` or ``'header'``: check every file
-            at start-up (:func:`~mattebox.datasets.validation.validate_samples`) and fail
-            listing every problem.
+        validate: ``'header'`` (default), ``'decode'`` / ``True`` or ``False``: check
+            every file at start-up
+            (:func:`~mattebox.datasets.validation.validate_samples`) and fail listing
+            every problem.
+        skip_broken_samples: in training, replace a sample whose files fail to load by
+            another one, counted and listed (``BrokenSamplesHook``); never in test mode.
+        allow_outside_root: allow folders that lead outside ``data_root`` (refused by
+            default; a ``backgrounds`` folder may always lie elsewhere).
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset` (``pipeline``,
             ``test_mode``, ``metainfo``, ...).
     """
@@ -83,7 +88,8 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
                  backgrounds: Optional[dict] = None, key_regex: Optional[str] = None,
                  recursive: bool = False, suffixes: Sequence[str] = IMG_SUFFIXES,
                  on_missing: str = 'error', transparent_names: Optional[str] = None,
-                 validate: Union[bool, str] = False, **kwargs) -> None:
+                 validate: Union[bool, str] = 'header', skip_broken_samples: bool = False,
+                 allow_outside_root: bool = False, **kwargs) -> None:
         self.transparent_names = transparent_names
         self.folders = {arg: d for arg, d in (('image_dir', image_dir), ('fg_dir', fg_dir),
                                               ('alpha_dir', alpha_dir),
@@ -109,7 +115,7 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
         self.recursive = recursive
         self.suffixes = tuple(suffixes)
         self.on_missing = on_missing
-        self._validate = check_validate_option(validate)
+        self._init_checks(validate, skip_broken_samples, allow_outside_root)
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def _read_names(self, names_file: str) -> set:
@@ -119,6 +125,11 @@ class MattingFolderDataset(ValidatedDatasetMixin, BaseDataset):
                                     f'{path}')
         with open(path, encoding='utf-8') as f:
             return {_stem(line.strip()) for line in f if line.strip()}
+
+    def _rooted_keys(self):
+        """A ``backgrounds`` folder (BG-20K, COCO) may lie outside ``data_root``."""
+        keys = super()._rooted_keys()
+        return tuple(k for k in keys if k != 'bg_path') if self.backgrounds else keys
 
     def _key(self, name: str) -> str:
         if self.key_regex is None:

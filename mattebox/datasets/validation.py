@@ -14,6 +14,9 @@
 - an alpha or trimap is single-channel: a 3/4-channel file whose colour channels are
   equal is *convertible* (loading it as grayscale gives the same values) and gives a
   warning, otherwise an error;
+- a 16-bit alpha is read on the 16-bit scale (``v / 65535``); one holding only values
+  0..255 (8-bit values saved in a 16-bit file, which would read as nearly black) gives
+  a warning;
 - a trimap holds only 0, 128 and 255 (``level='decode'``).
 
 Each file is inspected once, however many samples reference it (Composition-1k
@@ -21,7 +24,13 @@ lists each foreground 100 times), in a thread pool (OpenCV and file reads releas
 GIL). ``level='header'`` reads only the header and the last bytes of each file
 (sizes, channels, truncation): fast enough for a start-up check of a large dataset;
 ``level='decode'`` decodes everything (the pipeline's colour flags, so EXIF rotation
-of JPEGs is taken into account) and also checks trimap values and RGB alpha channels.
+of JPEGs is taken into account) and also checks trimap values. At ``'header'`` level an
+alpha or trimap whose header says several channels or 16 bits is decoded too (to tell
+a convertible file from a broken one): such files are rare, so the check stays fast.
+
+Datasets validate at ``'header'`` level by default when they are built (see
+:class:`ValidatedDatasetMixin`), and keep every annotated path inside ``data_root``
+(:func:`check_inside_root`).
 """
 import os
 import os.path as osp
@@ -34,6 +43,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from mattebox.engine.errors import DataFileError, UserError
 
 PATH_KEYS = ('alpha_path', 'fg_path', 'bg_path', 'merged_path', 'trimap_path')
 #: Keys whose sizes must agree within a sample (bg joins them when merged is present).
@@ -49,7 +60,7 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 _JPEG_TAIL = 4096  # EOI may be followed by a few padding bytes
 
 
-class DatasetValidationError(ValueError):
+class DatasetValidationError(UserError, ValueError):
     """A dataset references missing, broken or inconsistent files (all listed)."""
 
 
@@ -117,19 +128,28 @@ def read_image_header(path: str) -> Optional[Tuple[int, int, int]]:
             f.seek(size - 2, os.SEEK_CUR)
 
 
-def _truncation(path: str, size: int) -> Optional[str]:
-    """Why a PNG / JPEG file looks truncated, or ``None``."""
+def _png_header(head: bytes) -> Optional[Tuple[int, int, int, int]]:
+    """(H, W, channels, bits per channel) from the first 26 bytes of a PNG, else None."""
+    if head.startswith(_PNG_SIGNATURE) and len(head) >= 26 and head[12:16] == b'IHDR':
+        w, h = struct.unpack('>II', head[16:24])
+        return h, w, _PNG_CHANNELS.get(head[25], 0), head[24]
+    return None
+
+
+def _head_and_truncation(path: str, size: int) -> Tuple[bytes, Optional[str]]:
+    """The first 32 bytes of a file, and why it looks truncated (PNG / JPEG) or None;
+    one open, two small reads."""
     with open(path, 'rb') as f:
-        head = f.read(8)
+        head = f.read(32)
         if head.startswith(_PNG_SIGNATURE):
             f.seek(max(0, size - len(_PNG_END)))
             if f.read() != _PNG_END:
-                return 'truncated PNG (no IEND chunk at the end of the file)'
+                return head, 'truncated PNG (no IEND chunk at the end of the file)'
         elif head.startswith(b'\xff\xd8'):
             f.seek(max(0, size - _JPEG_TAIL))
             if b'\xff\xd9' not in f.read():
-                return 'truncated JPEG (no end-of-image marker)'
-    return None
+                return head, 'truncated JPEG (no end-of-image marker)'
+    return head, None
 
 
 # ------------------------------------------------------------------ file inspection
@@ -145,7 +165,7 @@ def _check_channels(info: FileInfo, img: np.ndarray) -> None:
                              'grayscale unchanged (convertible; save it single-channel '
                              'to silence this)')
     else:
-        info.errors.append(f'{what} whose colour channels differ; a {info.role} must be '
+        info.errors.append(f'{what} whose colour channels differ; the {info.role} must be '
                            'single-channel (grayscale loading would mix the channels)')
 
 
@@ -176,21 +196,21 @@ def inspect_file(path: str, role: str = 'image', level: str = 'decode') -> FileI
         if size == 0:
             info.errors.append('empty file')
             return info
-        why = _truncation(path, size)
+        head, why = _head_and_truncation(path, size)
         if why:
             info.errors.append(why)
             return info
         if level == 'header':
-            header = read_image_header(path)
+            header = _png_header(head)
+            if header is None and head.startswith(b'\xff\xd8'):
+                jpeg = read_image_header(path)  # (H, W, channels): 8-bit baseline
+                header = jpeg + (8,) if jpeg else None
             if header is not None:
-                h, w, channels = header
+                h, w, channels, depth = header
                 info.shape = (h, w)
-                if role in ('alpha', 'trimap') and channels not in (1, 0):
-                    info.warnings.append(
-                        f'{channels}-channel {role} (header only: decode it, e.g. with '
-                        'check_dataset.py --level decode, to know whether it converts '
-                        'to grayscale unchanged)')
-                return info
+                if role == 'image' or (channels in (1, 0) and depth == 8):
+                    return info
+                # a colour or 16-bit matte: decode it to know whether it is usable
             # unknown format: fall through to a decode
         buf = np.fromfile(path, dtype=np.uint8)
         flag = cv2.IMREAD_COLOR if role == 'image' else cv2.IMREAD_UNCHANGED
@@ -203,11 +223,18 @@ def inspect_file(path: str, role: str = 'image', level: str = 'decode') -> FileI
         return info
     info.shape = tuple(img.shape[:2])
     if role != 'image':
-        if img.dtype != np.uint8:
-            info.warnings.append(f'{img.dtype} {role}; it is loaded as uint8 (scaled)')
-            img = (img >> 8).astype(np.uint8) if img.dtype == np.uint16 else img
+        if img.dtype == np.uint16:
+            if int(img.max()) <= 255:
+                info.warnings.append(
+                    f'16-bit {role} holding only values 0..{int(img.max())}: it is read on '
+                    'the 16-bit scale (v / 65535), i.e. nearly black; if these are 8-bit '
+                    'values, save the file as 8-bit')
+            img = np.rint(img / 257.0).astype(np.uint8)  # same 0..255 scale for the checks
+        elif img.dtype != np.uint8:
+            info.errors.append(f'{img.dtype} {role}; expected an 8- or 16-bit image')
+            return info
         _check_channels(info, img)
-        if role == 'trimap' and img.dtype == np.uint8:
+        if role == 'trimap':
             _check_trimap_values(info, img)
         if img.ndim == 3:
             # the pipeline loads it as grayscale, which applies EXIF orientation
@@ -280,20 +307,22 @@ def validate_samples(data_list: Sequence[dict],
     lock = threading.Lock()
     done = [0]
 
-    def run(job: Tuple[str, str]) -> None:
-        info = inspect_file(job[0], job[1], level)
-        with lock:
-            infos[job] = info
-            done[0] += 1
-            if progress:
-                progress(done[0])
+    def run(chunk: Sequence[Tuple[str, str]]) -> None:
+        for job in chunk:
+            info = inspect_file(job[0], job[1], level)
+            with lock:
+                infos[job] = info
+                done[0] += 1
+                if progress:
+                    progress(done[0])
 
     if nproc > 1 and len(jobs) > 1:
+        # chunks, not one task per file: a header check costs about as much as a task
+        size = max(1, min(256, len(jobs) // (4 * nproc)))
         with ThreadPoolExecutor(max_workers=nproc) as pool:
-            list(pool.map(run, jobs))
+            list(pool.map(run, [jobs[i:i + size] for i in range(0, len(jobs), size)]))
     else:
-        for job in jobs:
-            run(job)
+        run(jobs)
 
     problems: List[Problem] = []
     for job in jobs:
@@ -348,18 +377,26 @@ def check_validate_option(value: Union[bool, str]) -> Union[bool, str]:
     raise ValueError(f"validate must be False, True, 'header' or 'decode', got {value!r}")
 
 
-def validate_dataset(dataset, level: str = 'decode', nproc: Optional[int] = None) -> None:
+def validate_dataset(dataset, level: str = 'decode', nproc: Optional[int] = None,
+                     data_list: Optional[Sequence[dict]] = None) -> None:
     """Validate every sample of a (fully initialised) dataset at start-up.
 
     Warnings are logged; errors raise :class:`DatasetValidationError` listing them all.
+
+    Args:
+        data_list: the dataset's samples, if already at hand.
     """
     from mmengine.logging import print_log
     name = type(dataset).__name__
-    data_list = [dataset.get_data_info(i) for i in range(len(dataset))]
+    start = time.time()
+    if data_list is None:
+        data_list = [dataset.get_data_info(i) for i in range(len(dataset))]
     nproc = nproc or min(8, os.cpu_count() or 1)
-    problems = validate_samples(
-        data_list, level=level, nproc=nproc, progress_desc=f'{name}: validating',
-        progress=lambda line: print_log(line, logger='current'))
+    # progress lines only where the check takes a while
+    progress = (lambda line: print_log(line, logger='current')) if len(data_list) > 5000 \
+        else False
+    problems = validate_samples(data_list, level=level, nproc=nproc,
+                                progress_desc=f'{name}: validating', progress=progress)
     errors = [p for p in problems if p.severity == 'error']
     for p in problems:
         if p.severity == 'warning':
@@ -369,8 +406,9 @@ def validate_dataset(dataset, level: str = 'decode', nproc: Optional[int] = None
             f'{name} ({getattr(dataset, "ann_file", "") or dataset.data_root}): '
             f'{len(errors)} problem(s) with the data files:\n'
             + '\n'.join(str(p) for p in errors))
-    print_log(f'{name}: validated {len(data_list)} samples ({level}): no errors, '
-              f'{len(problems)} warning(s)', logger='current')
+    print_log(f'{name}: validated {len(data_list)} samples ({level}) in '
+              f'{time.time() - start:.1f} s: no errors, {len(problems)} warning(s)',
+              logger='current')
 
 
 def add_sample_note(exc: BaseException, dataset, idx: int) -> None:
@@ -386,21 +424,118 @@ def add_sample_note(exc: BaseException, dataset, idx: int) -> None:
     exc.add_note(f'while loading sample {idx} of {type(dataset).__name__}: {paths}')
 
 
+def check_inside_root(data_list: Sequence[dict], data_root: str, where: str,
+                      keys: Sequence[str] = PATH_KEYS) -> None:
+    """Every path of every sample lies inside ``data_root`` (after resolving ``..`` and
+    symbolic links of the root itself).
+
+    Raises:
+        DatasetValidationError: listing the samples whose paths leave the root.
+    """
+    if not data_root:
+        return
+    root = osp.realpath(data_root)
+    inside: Dict[str, bool] = {}  # per folder: samples share a few folders
+    bad = []
+    for i, sample in enumerate(data_list):
+        for key in keys:
+            path = sample.get(key)
+            if isinstance(path, str):
+                # the file itself may be a link (datasets made of links): judge its folder
+                folder = osp.dirname(path)
+                if folder not in inside:
+                    real = osp.realpath(osp.abspath(folder))
+                    inside[folder] = real == root or real.startswith(root + os.sep)
+                if not inside[folder]:
+                    bad.append(f'sample {i}: {key} {path}')
+    if bad:
+        shown = '\n  '.join(bad[:10]) + (f'\n  ... and {len(bad) - 10} more'
+                                          if len(bad) > 10 else '')
+        raise DatasetValidationError(
+            f'{where}: {len(bad)} path(s) lead outside data_root {data_root} (an absolute '
+            f"path or '..'):\n  {shown}\nMove the files under data_root, or set "
+            'allow_outside_root=True in the dataset config if that is intended.')
+
+
+#: errors of a sample's files that ``skip_broken_samples`` skips (anything else, e.g. a
+#: KeyError of a misconfigured pipeline, is a bug and always raised)
+BROKEN_SAMPLE_ERRORS = (DataFileError, OSError, ValueError, cv2.error)
+
+
 class ValidatedDatasetMixin:
-    """For mmengine datasets with a ``validate`` option (``self._validate``, set by
-    :func:`check_validate_option`): validate every sample once the data list is loaded,
-    and make any pipeline error name the sample's files."""
+    """For mmengine datasets with ``validate``, ``skip_broken_samples`` and
+    ``allow_outside_root`` options (set with :meth:`_init_checks`):
+
+    - once the data list is loaded, its paths stay inside ``data_root`` (unless
+      ``allow_outside_root``) and every file is validated (``validate``: ``'header'``
+      by default, ``'decode'``, or False);
+    - any pipeline error names the sample's files;
+    - with ``skip_broken_samples=True`` (training only), a sample whose files fail to
+      load is replaced by another one (drawn as mmengine's ``max_refetch`` does) and
+      the failure travels with the replacement (``metainfo['skipped_samples']``), where
+      :class:`~mattebox.engine.hooks.BrokenSamplesHook` counts and lists it. In test
+      mode a broken sample is always an error (a metric over fewer samples would be
+      wrong).
+    """
+
+    def _init_checks(self, validate: Union[bool, str], skip_broken_samples: bool,
+                     allow_outside_root: bool) -> None:
+        self._validate = check_validate_option(validate)
+        if not isinstance(skip_broken_samples, bool):
+            raise ValueError(f'skip_broken_samples must be True or False, got '
+                             f'{skip_broken_samples!r}')
+        self.skip_broken_samples = skip_broken_samples
+        self.allow_outside_root = bool(allow_outside_root)
+
+    def _rooted_keys(self) -> Sequence[str]:
+        """Path keys that must lie inside ``data_root``."""
+        return PATH_KEYS
 
     def full_init(self) -> None:
         if self._fully_initialized:
             return
         super().full_init()
+        if self.allow_outside_root and not self._validate:
+            return
+        data_list = [self.get_data_info(i) for i in range(len(self))]
+        if not self.allow_outside_root:
+            where = f'{type(self).__name__} ({getattr(self, "ann_file", "") or self.data_root})'
+            check_inside_root(data_list, self.data_root, where, self._rooted_keys())
         if self._validate:
-            validate_dataset(self, self._validate)
+            validate_dataset(self, self._validate, data_list=data_list)
 
     def prepare_data(self, idx: int):
         try:
             return super().prepare_data(idx)
         except Exception as e:  # name the sample's files, whatever failed
             add_sample_note(e, self, idx)
-            raise
+            if not (self.skip_broken_samples and not self.test_mode
+                    and isinstance(e, BROKEN_SAMPLE_ERRORS)):
+                raise
+            return self._replacement(idx, e)
+
+    def _describe_failure(self, idx: int, error: BaseException) -> str:
+        message = str(error).splitlines()[0] if str(error) else ''
+        info = self.get_data_info(idx)
+        files = ', '.join(info[k] for k in PATH_KEYS if isinstance(info.get(k), str))
+        return f'sample {idx} ({files}): {type(error).__name__}: {message}'
+
+    def _replacement(self, idx: int, error: BaseException):
+        """Another sample in place of broken sample ``idx``, carrying the record."""
+        records = [self._describe_failure(idx, error)]
+        for _ in range(getattr(self, 'max_refetch', 1000)):
+            other = self._rand_another()
+            try:
+                data = super().prepare_data(other)
+            except BROKEN_SAMPLE_ERRORS as e:
+                add_sample_note(e, self, other)
+                records.append(self._describe_failure(other, e))
+                continue
+            if data is None:
+                continue
+            sample = data.get('data_samples') if isinstance(data, dict) else None
+            if sample is not None and hasattr(sample, 'set_metainfo'):
+                sample.set_metainfo({'skipped_samples': records})
+            return data
+        raise DataFileError(f'{type(self).__name__}: {len(records)} broken samples in a row '
+                            f'(skip_broken_samples=True); the last: {records[-1]}')

@@ -8,7 +8,18 @@ Loading:
     process-wide ``add_safe_globals``), so a plain ``torch.load`` elsewhere stays strict.
     :func:`install_checkpoint_safety` re-registers mmengine's local checkpoint loader
     (scheme prefix ``''``, the fallback for every path that no other scheme such as
-    ``http://`` claims) to :func:`load_from_local`.
+    ``http://`` claims) to :func:`load_from_local`, and every other scheme (``http://``,
+    ``https://``, ``s3://``, ``torchvision://``, ``open-mmlab://``, ...) to
+    :func:`refuse_remote`: weights are never fetched at run time, and mmengine's http
+    loader would unpickle a cached download with ``weights_only=False``. A URL is
+    refused by :func:`load_checkpoint_file` too, so every load (resume, ``load_from``,
+    tests, ``pretrained``, ``init_cfg``, converters, the inference API) has one door.
+
+Fit:
+    :func:`check_fit` compares a checkpoint's weights with a model (missing,
+    unexpected, mis-shaped keys); :func:`load_model_weights` loads strictly with it,
+    and :class:`mattebox.engine.runner.MattingRunner` applies it to resume,
+    ``load_from`` and testing.
 
 Saving:
     mmengine's ``save_checkpoint`` serialises into memory and hands the bytes to the
@@ -27,7 +38,7 @@ import os.path as osp
 import pickle
 import re
 import uuid
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmengine.fileio.io as mmengine_fileio_io
 import mmengine.hooks.checkpoint_hook as mmengine_checkpoint_hook
@@ -37,6 +48,8 @@ from mmengine.fileio import FileClient, LocalBackend, register_backend
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .errors import UserError
+
 PathLike = Union[str, os.PathLike]
 MapLocation = Union[None, str, torch.device, dict, Callable]
 
@@ -45,12 +58,45 @@ MapLocation = Union[None, str, torch.device, dict, Callable]
 HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'mean', 'current'})
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(UserError, pickle.UnpicklingError):
     """A checkpoint needs a global outside the allow-list; it was not loaded."""
 
 
-class CorruptCheckpointError(ValueError):
+class CorruptCheckpointError(UserError, ValueError):
     """A file is not a torch checkpoint, or is truncated or otherwise damaged."""
+
+
+class CheckpointURLError(UserError, ValueError):
+    """A checkpoint was given as a URL; weights are never fetched at run time."""
+
+
+#: ``scheme://`` (http, https, s3, torchvision, open-mmlab, ...) or ``scheme:s3://``
+_URL = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:(//|[A-Za-z0-9+.-]*://)')
+
+
+def is_url(path: Any) -> bool:
+    """Whether ``path`` is a URL (``scheme://...``) rather than a local path."""
+    return isinstance(path, str) and _URL.match(path) is not None
+
+
+def refuse_url(path: Any, where: str) -> None:
+    """Raise :class:`CheckpointURLError` if ``path`` (given by ``where``) is a URL.
+
+    Args:
+        path: the value to check.
+        where: where the value came from, e.g. ``'load_from'``, ``'last_checkpoint'``.
+    """
+    if is_url(path):
+        raise CheckpointURLError(
+            f'{where}: {path} is a URL; mattebox never downloads weights (nor loads a '
+            'cached download, which torch would unpickle unsafely). Download the file '
+            'yourself from a source you trust and give its local path.')
+
+
+def refuse_remote(filename: str, map_location: MapLocation = None) -> Any:
+    """mmengine loader for every non-local scheme: always refuses (see module doc)."""
+    refuse_url(filename, 'checkpoint')
+    raise CheckpointURLError(f'checkpoint {filename}: only local files are loaded')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -162,10 +208,12 @@ def load_checkpoint_file(path: PathLike,
         The loaded object, usually a dict (``state_dict``, ``meta``, ...).
 
     Raises:
+        CheckpointURLError: ``path`` is a URL.
         FileNotFoundError: ``path`` is not a file.
         UnsafeCheckpointError: the checkpoint needs a global outside the allow-list.
         CorruptCheckpointError: the file is truncated, damaged or not a checkpoint.
     """
+    refuse_url(os.fspath(path), 'checkpoint')
     path = osp.expanduser(os.fspath(path))
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {path}')
@@ -297,12 +345,16 @@ def install_checkpoint_safety() -> None:
     Idempotent; ``mattebox.engine`` calls it on import. It
 
     - registers :func:`load_from_local` as mmengine's loader for local paths
-      (prefix ``''``), so ``resume`` and ``load_from`` use the allow-list;
+      (prefix ``''``), so ``resume`` and ``load_from`` use the allow-list, and
+      :func:`refuse_remote` for every other scheme mmengine knows;
     - registers :class:`AtomicLocalBackend` for local paths in ``mmengine.fileio``
       and as ``FileClient``'s ``'disk'`` backend, dropping cached plain instances;
     - makes ``CheckpointHook``'s ``last_checkpoint`` pointer write atomic.
     """
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    remote = [prefix for prefix in CheckpointLoader._schemes if prefix != '']
+    CheckpointLoader.register_scheme(prefixes=remote + [r'[A-Za-z][A-Za-z0-9+.-]*://'],
+                                     loader=refuse_remote, force=True)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     # FileClient(force=True) itself drops cached instances of the class it replaces.
     FileClient.register_backend('disk', AtomicLocalBackend, force=True)
@@ -314,7 +366,7 @@ def install_checkpoint_safety() -> None:
     mmengine_checkpoint_hook.open = _open_for_checkpoint_hook
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint's weights do not fit the model (missing, unexpected or
     shape-mismatched keys)."""
 
@@ -340,26 +392,30 @@ def _listing(names: list, limit: int = 5) -> str:
     return f'{len(names)}: {", ".join(names[:limit])}{more}'
 
 
-def load_model_weights(model: torch.nn.Module, path: PathLike,
-                       allow_missing: tuple = ()) -> dict:
-    """Load a checkpoint file's weights into ``model``, strictly.
+def check_fit(model: torch.nn.Module, state: dict, path: str,
+              allow_missing: Sequence[str] = (),
+              allow_unexpected: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
+    """Check that the weights ``state`` (from ``path``) fit ``model`` exactly.
 
-    Every key of the model must be in the file (except keys starting with one of
-    ``allow_missing``), every key of the file must be in the model, and shapes must
-    agree; otherwise :class:`CheckpointMismatchError` lists the offenders (first few
-    and counts), so that the weights of another model are never silently half-used.
+    Every key of the model must be in ``state`` (except keys starting with one of
+    ``allow_missing``), every key of ``state`` must be in the model (except keys
+    starting with one of ``allow_unexpected``), and shapes must agree.
 
     Returns:
-        The loaded checkpoint (its ``meta`` may be of interest).
+        The allowed missing keys and the allowed unexpected keys.
+
+    Raises:
+        CheckpointMismatchError: listing the offenders (first few and counts), so that
+            the weights of another model are never silently half-used.
     """
-    path = os.fspath(path)
-    checkpoint = load_checkpoint_file(path)
-    state = state_dict_of(checkpoint, path)
     own = model.state_dict()
-    missing = sorted(k for k in set(own) - set(state) if not k.startswith(tuple(allow_missing)))
-    unexpected = sorted(set(state) - set(own))
+    missing_all = sorted(set(own) - set(state))
+    unexpected_all = sorted(set(state) - set(own))
+    missing = [k for k in missing_all if not k.startswith(tuple(allow_missing))]
+    unexpected = [k for k in unexpected_all if not k.startswith(tuple(allow_unexpected))]
     shapes = [f'{k} ({tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model)'
-              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+              for k in sorted(set(own) & set(state))
+              if getattr(state[k], 'shape', None) != own[k].shape]
     if missing or unexpected or shapes:
         lines = [f'{path} does not fit the {type(model).__name__} of the config:']
         if missing:
@@ -368,7 +424,28 @@ def load_model_weights(model: torch.nn.Module, path: PathLike,
             lines.append(f'  unexpected keys {_listing(unexpected)}')
         if shapes:
             lines.append(f'  shape mismatches {_listing(shapes)}')
-        lines.append('  Is it a checkpoint of this config (same model, same widths)?')
+        lines.append('  Is it a checkpoint of this config (same model, same widths)? A '
+                     'deliberate partial load (e.g. stage 2 from stage 1) names the '
+                     "prefixes that may be missing in the config: partial_load = "
+                     "dict(allow_missing=['refiner.']) (docs/get_started.md).")
         raise CheckpointMismatchError('\n'.join(lines))
+    return ([k for k in missing_all if k not in missing],
+            [k for k in unexpected_all if k not in unexpected])
+
+
+def load_model_weights(model: torch.nn.Module, path: PathLike,
+                       allow_missing: Sequence[str] = (),
+                       allow_unexpected: Sequence[str] = ()) -> dict:
+    """Load a checkpoint file's weights into ``model``, strictly (see :func:`check_fit`).
+
+    Returns:
+        The loaded checkpoint (its ``meta`` may be of interest).
+    """
+    path = os.fspath(path)
+    checkpoint = load_checkpoint_file(path)
+    state = state_dict_of(checkpoint, path)
+    _, unexpected = check_fit(model, state, path, allow_missing, allow_unexpected)
+    for key in unexpected:
+        del state[key]
     model.load_state_dict(state, strict=not allow_missing)
     return checkpoint

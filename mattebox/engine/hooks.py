@@ -1,7 +1,7 @@
 """Hooks that the Runner lacks."""
 import os
 import os.path as osp
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -9,54 +9,118 @@ from mmengine.hooks import Hook
 
 from mattebox.registry import HOOKS
 
+from .checkpoint import atomic_write
+from .errors import OutputRefusedError
+from .outputs import OutputFolder
+
 
 @HOOKS.register_module()
 class SavePredictionsHook(Hook):
     """Write each predicted alpha as an 8-bit PNG during testing.
 
     The file is named after the sample's ``merged_path`` (else ``img_path``, else its
-    index): ``out_dir/<stem>.png``. Inputs are never overwritten: a prediction whose
-    path is one of the sample's own input files is refused with an error.
-
-    Two samples of one test run that map to the same file name are an error (never a
-    silent overwrite).
+    index): ``out_dir/<stem>.png``. The folder is a
+    :class:`~mattebox.engine.outputs.OutputFolder` of ``tools/test.py`` (exclusive:
+    it may hold only files the tools wrote, since predictions are named like the
+    ground truth): never a sample's input, never a file the tools did not write, never
+    inside ``protected`` folders (the dataset's). Two samples of one test run that map
+    to the same file name are an error (never a silent overwrite).
 
     Args:
         out_dir: folder for the PNGs (created if missing).
+        protected: folders never written into (``tools/test.py`` passes the dataset
+            folders of the config).
     """
 
     priority = 'LOW'
+    TOOL = 'tools/test.py'
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: str, protected: Sequence[str] = ()) -> None:
         self.out_dir = out_dir
+        self.protected = tuple(protected)
 
     def before_test(self, runner) -> None:
+        self._folder = OutputFolder(self.out_dir, self.TOOL, protected=self.protected,
+                                    exclusive=True, label='--save-pred')
         os.makedirs(self.out_dir, exist_ok=True)
         self._written = {}
 
     def after_test_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
                         outputs: Optional[Sequence] = None) -> None:
+        jobs = []
         for i, sample in enumerate(outputs or []):
             meta = sample.metainfo
             src = meta.get('merged_path') or meta.get('img_path')
             stem = osp.splitext(osp.basename(src))[0] if src else \
                 f'{meta.get("sample_idx", f"{batch_idx}_{i}")}'
-            path = osp.join(self.out_dir, f'{stem}.png')
+            name = f'{stem}.png'
+            path = osp.join(self.out_dir, name)
             inputs = {osp.realpath(v) for k, v in meta.items()
                       if k.endswith('_path') and isinstance(v, str)}
             if osp.realpath(path) in inputs:
-                raise FileExistsError(f'--save-pred would overwrite an input file: {path}; '
-                                      'choose another output folder')
+                raise OutputRefusedError(f'--save-pred would overwrite an input file: {path}; '
+                                         'choose another output folder')
             if path in self._written:
-                raise FileExistsError(f'two test samples map to one prediction file {path}: '
-                                      f'{self._written[path]} and {src}; file names must be '
-                                      'unique within the test set')
+                raise OutputRefusedError(
+                    f'two test samples map to one prediction file {path}: '
+                    f'{self._written[path]} and {src}; file names must be unique within '
+                    'the test set')
             self._written[path] = src
-            alpha = sample.pred_alpha.detach().cpu().numpy().astype(np.uint8)
-            tmp = osp.join(self.out_dir, f'.{stem}.tmp.png')
-            if not cv2.imwrite(tmp, alpha):
-                raise OSError(f'cannot write prediction {tmp}')
-            os.replace(tmp, path)
+            jobs.append((name, sample.pred_alpha.detach().cpu().numpy().astype(np.uint8)))
+        self._folder.record([name for name, _ in jobs])
+        for name, alpha in jobs:
+            ok, buf = cv2.imencode('.png', alpha)
+            if not ok:
+                raise OSError(f'cannot encode prediction {name}')
+            atomic_write(osp.join(self.out_dir, name), buf.tobytes())
+
+
+@HOOKS.register_module()
+class BrokenSamplesHook(Hook):
+    """Count and list the training samples a dataset skipped (``skip_broken_samples``).
+
+    A dataset with ``skip_broken_samples=True`` replaces a sample whose files fail to
+    load by another one and records the failure in the replacement's metainfo
+    (``skipped_samples``); this hook collects those records (from every dataloader
+    worker, since they travel with the batch), logs each one when it happens and lists
+    them all at the end of training. ``tools/train.py`` adds it when a training
+    dataset skips broken samples.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self) -> None:
+        self.skipped: List[str] = []
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs=None) -> None:
+        for sample in (data_batch or {}).get('data_samples', []) or []:
+            for record in getattr(sample, 'metainfo', {}).get('skipped_samples', ()):
+                self.skipped.append(record)
+                runner.logger.warning(f'skipped a broken training sample: {record}')
+
+    def after_train(self, runner) -> None:
+        if not self.skipped:
+            return
+        lines = '\n'.join(f'  {r}' for r in self.skipped)
+        runner.logger.warning(f'{len(self.skipped)} broken training sample(s) were skipped '
+                              f'(skip_broken_samples=True) and replaced by others:\n{lines}')
+
+
+def add_broken_samples_hook(cfg) -> None:
+    """Add :class:`BrokenSamplesHook` to ``cfg`` if its training dataset (or one inside
+    a wrapper) has ``skip_broken_samples=True``."""
+    def skips(ds) -> bool:
+        if not isinstance(ds, dict):
+            return False
+        return bool(ds.get('skip_broken_samples')) or any(
+            skips(d) for d in (ds.get('datasets') or [])) or skips(ds.get('dataset'))
+
+    loader = cfg.get('train_dataloader') or {}
+    hooks = list(cfg.get('custom_hooks') or [])
+    if skips(loader.get('dataset')) and not any(
+            isinstance(h, dict) and h.get('type') == 'BrokenSamplesHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='BrokenSamplesHook')]
 
 
 def _gray_panel(x) -> np.ndarray:

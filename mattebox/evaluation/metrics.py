@@ -37,12 +37,22 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from mattebox.engine.errors import DataFileError
 from mattebox.registry import METRICS
 from . import functional as F
 
 __all__ = ['SAD', 'MSE', 'MAD', 'GradientError', 'ConnectivityError']
 
 REQUIRED_KEYS = ('pred_alpha', 'ori_alpha', 'ori_trimap')
+
+
+def _files_of(sample: Any, index: int) -> str:
+    """The ground-truth files of a data sample, for messages (else its index)."""
+    meta = sample.to_dict() if hasattr(sample, 'to_dict') and not isinstance(
+        sample, dict) else sample
+    files = [f'{k}={meta[k]}' for k in ('alpha_path', 'trimap_path', 'merged_path')
+             if isinstance(meta, dict) and isinstance(meta.get(k), str)]
+    return f'data sample {index} ({", ".join(files)})' if files else f'data sample {index}'
 
 
 def _fetch(sample: Any, index: int, metric: str, need_trimap: bool
@@ -118,8 +128,10 @@ class _MattingMetric(BaseMetric):
             pred, gt, trimap = _fetch(sample, i, name, need_trimap)
             try:
                 value = self.score(pred, gt, trimap)
-            except (ValueError, TypeError) as err:
-                raise type(err)(f'{name}: data sample {i}: {err}') from err
+            except ValueError as err:  # the sample's files do not fit: name them
+                raise DataFileError(f'{name}: {_files_of(sample, i)}: {err}') from err
+            except TypeError as err:
+                raise TypeError(f'{name}: data sample {i}: {err}') from err
             self.results.append({self.result_key: value})
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:

@@ -84,13 +84,29 @@ class TestInspectFile:
         differ = _write(tmp_path / 'df.png', cv2.merge([a, a, a + 1]))
         assert 'colour channels differ' in inspect_file(differ, 'alpha').errors[0]
         assert inspect_file(_write(tmp_path / 'g.png', a), 'alpha').warnings == []
-        # header only: channel count known, equality not
-        assert '3-channel alpha (header only' in inspect_file(equal, 'alpha', 'header').warnings[0]
+        # header level: a colour alpha is decoded to tell the two apart
+        assert 'convertible' in inspect_file(equal, 'alpha', 'header').warnings[0]
+        assert 'colour channels differ' in inspect_file(differ, 'alpha', 'header').errors[0]
+        # a colour image is fine
+        assert inspect_file(differ, 'image', 'header').warnings == []
 
-    def test_sixteen_bit_alpha_is_a_warning(self, tmp_path):
-        path = _write(tmp_path / 'a16.png', np.full((4, 4), 65535, np.uint16))
-        info = inspect_file(path, 'alpha')
-        assert info.errors == [] and 'uint16 alpha' in info.warnings[0]
+    @pytest.mark.parametrize('level', ['header', 'decode'])
+    def test_sixteen_bit_alpha(self, tmp_path, level):
+        full = _write(tmp_path / 'a16.png', np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000)
+        info = inspect_file(full, 'alpha', level)
+        assert (info.errors, info.warnings, info.shape) == ([], [], (4, 4))
+        low = _write(tmp_path / 'low16.png', np.arange(16, dtype=np.uint16).reshape(4, 4) * 10)
+        info = inspect_file(low, 'alpha', level)
+        assert info.errors == [] and info.warnings == [
+            '16-bit alpha holding only values 0..150: it is read on the 16-bit scale '
+            '(v / 65535), i.e. nearly black; if these are 8-bit values, save the file as '
+            '8-bit']
+
+    def test_sixteen_bit_trimap_values(self, tmp_path):
+        good = _write(tmp_path / 't16.png', np.array([[0, 32896, 65535]], np.uint16))
+        assert inspect_file(good, 'trimap').errors == []
+        bad = _write(tmp_path / 'b16.png', np.array([[0, 30000, 65535]], np.uint16))
+        assert 'values other than 0/128/255' in inspect_file(bad, 'trimap').errors[0]
 
 
 class TestValidateSamples:
@@ -160,10 +176,11 @@ class TestDatasetOption:
         build(validate=True)  # clean: builds
         os.remove(samples[0]['alpha_path'])
         open(samples[2]['merged_path'], 'wb').write(b'\x89PNG\r\n\x1a\n' + b'0' * 40)
-        assert len(build()) == 3  # off by default
-        for level in (True, 'header', 'decode'):
+        assert len(build(validate=False)) == 3
+        for level in ({}, {'validate': True}, {'validate': 'header'},
+                      {'validate': 'decode'}):  # 'header' by default
             with pytest.raises(DatasetValidationError) as e:
-                build(validate=level)
+                build(**level)
             msg = str(e.value)
             assert 'AdobeComp1kDataset' in msg and '2 problem(s)' in msg
             assert samples[0]['alpha_path'] in msg and samples[2]['merged_path'] in msg
@@ -185,7 +202,7 @@ class TestDatasetOption:
         or anything else) still carries the sample's files."""
         samples, build = _comp1k(tmp_path)
         cv2.imwrite(samples[1]['fg_path'], np.zeros((5, 5, 3), np.uint8))
-        ds = build(pipeline=[
+        ds = build(validate=False, pipeline=[
             dict(type='LoadImageFromFile', key='alpha', color_type='grayscale'),
             dict(type='LoadImageFromFile', key='fg'),
             dict(type='Flip', keys=['alpha', 'fg'], flip_ratio=1.0),

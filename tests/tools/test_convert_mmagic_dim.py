@@ -4,6 +4,8 @@ import sys
 import pytest
 import torch
 
+from mattebox.engine.errors import OutputRefusedError
+
 from tests.conftest import ROOT
 from tools.convert.mmagic_dim import convert, convert_state_dict, reference_model
 
@@ -71,5 +73,5 @@ def test_converter_rejects_wrong_shapes_and_foreign_files(tmp_path):
     with pytest.raises(ValueError, match='no DIM weights found'):
         convert(str(tmp_path / 'other.pth'), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'out.pth').exists()
-    with pytest.raises(ValueError, match='overwrite the input'):
+    with pytest.raises(OutputRefusedError, match='refusing to write over an input file'):
         convert(str(tmp_path / 'bad.pth'), str(tmp_path / 'bad.pth'))

@@ -118,10 +118,13 @@ def test_converted_release_loads_strictly_and_computes_what_the_original_did(rel
     with torch.no_grad():
         assert torch.allclose(fresh(inputs, mode='tensor'), model(inputs, mode='tensor'),
                               atol=1e-6)
-    proc = subprocess.run([sys.executable, 'tools/convert/sdmatte.py', path, str(out),
+    foreign = tmp_path / 'notes.pth'  # a file the converter did not write is kept
+    foreign.write_bytes(b'mine')
+    proc = subprocess.run([sys.executable, 'tools/convert/sdmatte.py', path, str(foreign),
                            '--config', TINY], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, 'PYTHONPATH': ROOT})
-    assert proc.returncode != 0 and 'exists; give --overwrite' in proc.stderr
+    assert proc.returncode == 2 and 'refusing to overwrite it' in proc.stderr
+    assert 'give --overwrite' in proc.stderr and foreign.read_bytes() == b'mine'
 
 
 def test_the_variant_and_the_architecture_are_checked(release):

@@ -82,7 +82,8 @@ def test_prior_then_diffusionmat_train_and_test(cfg_files):
     assert set(metrics) == {'SAD', 'MSE', 'GRAD', 'CONN'} and all(v >= 0 for v in
                                                                   metrics.values())
     assert '|    SAD |' in proc.stdout
-    assert len(os.listdir(tmp / 'pred')) == 2
+    assert sorted(os.listdir(tmp / 'pred')) == ['.mattebox-outputs.json', '0000.png',
+                                                '0001.png']
 
 
 def test_a_missing_prior_fails_at_build_time_with_the_config_key(cfg_files):

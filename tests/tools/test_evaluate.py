@@ -176,7 +176,8 @@ def test_out_must_not_overwrite_an_input(tmp_path, capsys):
     rc = evaluate.main([str(tmp_path / 'pred'), str(tmp_path / 'gt'), str(tmp_path / 'trimap'),
                         '--out', str(target), '--workers', '1', '--no-progress'])
     assert rc == 2
-    assert f'--out {target} is one of the input files' in capsys.readouterr().err
+    assert (f'--out {target}: refusing to write over an input file of this run'
+            in capsys.readouterr().err)
     assert target.read_bytes() == before
 
 

@@ -45,7 +45,7 @@ def test_a_folder_with_matched_trimaps(dim_files, photos, tmp_path):
                  '--background', '#00b140')
     assert '3 image(s) matted with DIM' in proc.stdout
     names = sorted(os.listdir(out))
-    assert names == sorted(['.mattebox-infer.json'] + [
+    assert names == sorted(['.mattebox-outputs.json'] + [
         f'photo{i}_{k}.png' for i in range(3) for k in ('alpha', 'cutout', 'composite')])
     for i in range(3):
         alpha = cv2.imread(str(out / f'photo{i}_alpha.png'), cv2.IMREAD_UNCHANGED)

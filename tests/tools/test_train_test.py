@@ -53,8 +53,10 @@ def test_train_resume_test(cfg_file, tmp_path, synthetic_root):
     assert set(metrics) == {'SAD', 'MSE', 'GRAD', 'CONN'}
     assert all(v >= 0 for v in metrics.values())
     assert 'SAD' in proc.stdout and '|' in proc.stdout  # the printed table
-    preds = sorted(os.listdir(pred_dir))
+    preds = sorted(n for n in os.listdir(pred_dir) if n.endswith('.png'))
     assert len(preds) == 4
+    assert json.loads((pred_dir / '.mattebox-outputs.json').read_text()) == {
+        'files': {name: 'tools/test.py' for name in preds}}
     with open(osp.join(synthetic_root, 'test_list.json')) as f:
         first = json.load(f)['data_list'][0]
     gt = cv2.imread(osp.join(synthetic_root, first['alpha_path']), cv2.IMREAD_GRAYSCALE)

@@ -1,6 +1,7 @@
 """Convert DiffusionMat's released checkpoints into one mattebox checkpoint.
 
-    python tools/convert/diffusionmat.py --prior ckpt_diffusion.pt [--model ckpt_adobe.pth] OUT.pth
+    python tools/convert/diffusionmat.py --prior ckpt_diffusion.pt [--model ckpt_adobe.pth] \
+        OUT.pth [--overwrite]
 
 Inputs (``cnnlstm/DiffusionMat``, ``pretrained_models/``):
 
@@ -33,19 +34,22 @@ sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
 
+from mattebox.engine.errors import ConversionError, user_errors  # noqa: E402
+
 DEFAULT_CONFIG = osp.join(ROOT, 'configs/diffusionmat/diffusionmat_swin-t_1xb8-100k_comp1k.py')
 PRIOR_ENTRIES = ('net_model', 'ema_model')
 ENCODER_PREFIXES = ('module.swin_unet.', 'swin_unet.')
 CORRECTOR_PREFIXES = ('module.', '')
+TOOL = 'tools/convert/diffusionmat.py'
 
 
 def _tensor_items(state: Mapping, where: str) -> Dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not state:
-        raise ValueError(f'{where}: expected a non-empty state dict, got '
+        raise ConversionError(f'{where}: expected a non-empty state dict, got '
                          f'{type(state).__name__}')
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise ValueError(f'{where}: entries that are not tensors: {bad[:5]}')
+        raise ConversionError(f'{where}: entries that are not tensors: {bad[:5]}')
     return dict(state)
 
 
@@ -60,7 +64,7 @@ def _map_prefix(state: Dict[str, torch.Tensor], prefixes: Tuple[str, ...], new: 
             continue
         out[new + key[len(prefix):]] = value
     if unmapped:
-        raise ValueError(f'{where}: {len(unmapped)} keys without the expected prefix '
+        raise ConversionError(f'{where}: {len(unmapped)} keys without the expected prefix '
                          f'{[p for p in prefixes if p]}: {unmapped[:5]}')
     return out
 
@@ -71,7 +75,7 @@ def convert_prior(checkpoint: object, key: str = 'net_model',
     if not isinstance(checkpoint, Mapping) or key not in checkpoint:
         found = list(checkpoint)[:6] if isinstance(checkpoint, Mapping) else \
             type(checkpoint).__name__
-        raise ValueError(f'{where}: expected the pytorch-ddpm layout {{"net_model": ..., '
+        raise ConversionError(f'{where}: expected the pytorch-ddpm layout {{"net_model": ..., '
                          f'"ema_model": ...}} with entry {key!r}; found {found}')
     state = _tensor_items(checkpoint[key], f'{where}[{key!r}]')
     converted = _map_prefix(state, ('module.', ''), 'prior.', f'{where}[{key!r}]')
@@ -83,13 +87,13 @@ def convert_model(checkpoint: object,
                   where: str = 'model') -> Tuple[Dict[str, torch.Tensor], dict]:
     """``ckpt_adobe.pth`` -> ``encoder.*`` and ``corrector.*`` keys, and a report."""
     if not isinstance(checkpoint, (list, tuple)) or len(checkpoint) < 2:
-        raise ValueError(f'{where}: expected the list [encoder_state, corrector_state, '
+        raise ConversionError(f'{where}: expected the list [encoder_state, corrector_state, '
                          f'optimizer_state, step] of ckpt_adobe.pth, got '
                          f'{type(checkpoint).__name__}')
     encoder_state = _tensor_items(checkpoint[0], f'{where}[0] (encoder)')
     corrector_state = _tensor_items(checkpoint[1], f'{where}[1] (corrector)')
     if any(k.startswith(ENCODER_PREFIXES) for k in corrector_state):
-        raise ValueError(f'{where}[1] holds Swin-UNet keys: is the list in the order '
+        raise ConversionError(f'{where}[1] holds Swin-UNet keys: is the list in the order '
                          '[encoder, corrector, optimizer, step]?')
     encoder = _map_prefix(encoder_state, ENCODER_PREFIXES, 'encoder.', f'{where}[0] (encoder)')
     prefixes = CORRECTOR_PREFIXES if all(k.startswith('module.') for k in corrector_state) \
@@ -143,27 +147,23 @@ def check_against_model(state: Dict[str, torch.Tensor], config: str = DEFAULT_CO
     shapes = [f'{k}: {tuple(state[k].shape)} != {tuple(expected[k].shape)}'
               for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
     if missing or unexpected or shapes:
-        raise ValueError(f'converted weights do not match the model of {config}:\n'
+        raise ConversionError(f'converted weights do not match the model of {config}:\n'
                          f'  missing keys ({len(missing)}): {missing[:8]}\n'
                          f'  unexpected keys ({len(unexpected)}): {unexpected[:8]}\n'
                          f'  shape mismatches ({len(shapes)}): {shapes[:8]}')
 
 
-def _save_atomic(obj: dict, dst: str) -> None:
-    """torch.save ``obj`` to ``dst`` atomically (temporary file, fsync, rename)."""
-    from mattebox.engine.checkpoint import atomic_write
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write(dst, buffer.getvalue())
-
-
 def convert(prior: str, dst: str, model: Optional[str] = None, config: str = DEFAULT_CONFIG,
-            prior_key: str = 'net_model') -> Dict[str, torch.Tensor]:
-    """Convert the files, check them against ``config``, write ``dst``; return the state."""
+            prior_key: str = 'net_model', overwrite: bool = False) -> Dict[str, torch.Tensor]:
+    """Convert the files, check them against ``config``, write ``dst``; return the state.
+
+    ``dst`` is never an input; an existing ``dst`` that this converter did not write is
+    replaced only with ``overwrite``.
+    """
     from mattebox.engine.checkpoint import load_checkpoint_file
+    from mattebox.engine.outputs import OutputFile
     inputs: List[str] = [prior] + ([model] if model else [])
-    if any(osp.realpath(p) == osp.realpath(dst) for p in inputs):
-        raise ValueError(f'output {dst} would overwrite an input')
+    out = OutputFile(dst, TOOL, inputs=inputs + [config], overwrite=overwrite, label='OUT')
     state, meta = convert_prior(load_checkpoint_file(prior), prior_key, where=prior)
     if model:
         model_state, report = convert_model(load_checkpoint_file(model), where=model)
@@ -174,7 +174,9 @@ def convert(prior: str, dst: str, model: Optional[str] = None, config: str = DEF
                  'converter': 'tools/convert/diffusionmat.py',
                  'checked_against': osp.relpath(config, ROOT) if config.startswith(ROOT)
                  else config})
-    _save_atomic({'meta': meta, 'state_dict': state}, dst)
+    buffer = io.BytesIO()
+    torch.save({'meta': meta, 'state_dict': state}, buffer)
+    out.write_bytes(buffer.getvalue())
     return state
 
 
@@ -189,13 +191,13 @@ def main(argv=None) -> None:
     parser.add_argument('--config', default=DEFAULT_CONFIG,
                         help='config whose model the result is checked against')
     parser.add_argument('dst', help='output mattebox checkpoint (.pth)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing OUT that this converter did not write')
+    parser.add_argument('--debug', action='store_true', help='show tracebacks')
     args = parser.parse_args(argv)
-    from mattebox.engine.checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    try:
-        state = convert(args.prior, args.dst, args.model, args.config, args.prior_key)
-    except (FileNotFoundError, ValueError, KeyError, CorruptCheckpointError,
-            UnsafeCheckpointError) as e:
-        raise SystemExit(f'error: {e}')
+    with user_errors(args.debug):
+        state = convert(args.prior, args.dst, args.model, args.config, args.prior_key,
+                        args.overwrite)
     parts = sorted({k.split('.', 1)[0] for k in state})
     print(f'converted {len(state)} tensors ({", ".join(parts)}): {args.dst}')
 

@@ -38,6 +38,7 @@ sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
 
+TOOL = 'tools/convert/sdmatte.py'
 CONFIGS = {
     'sdmatte': osp.join(ROOT, 'configs/sdmatte/sdmatte_sd2_8xb1-30k_matting-mix.py'),
     'lite': osp.join(ROOT, 'configs/sdmatte/litesdmatte_bk-sdm-v2_8xb1-30k_matting-mix.py'),
@@ -191,24 +192,26 @@ def main(argv=None) -> None:
                         help='expected variant (default: detected from the keys)')
     parser.add_argument('--config', help='the mattebox config whose model the weights must '
                         'fit (default: the paper config of the variant)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing dst')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing dst that this converter did not write')
+    parser.add_argument('--debug', action='store_true', help='show tracebacks')
     args = parser.parse_args(argv)
-    from mattebox.engine.checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
-                                            atomic_write)
-    if osp.exists(args.dst) and not args.overwrite:
-        raise SystemExit(f'error: {args.dst} exists; give --overwrite to replace it')
-    if osp.realpath(args.dst) == osp.realpath(args.src):
-        raise SystemExit('error: the output would overwrite the input')
-    try:
-        checkpoint, variant, dropped = convert(args.src, args.config, args.variant)
-    except (ValueError, FileNotFoundError, UnsafeCheckpointError, CorruptCheckpointError) as e:
-        raise SystemExit(f'error: {e}')
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    atomic_write(args.dst, buffer.getvalue())
+    from mattebox.engine.errors import ConversionError, UserError, user_errors
+    from mattebox.engine.outputs import OutputFile
+    with user_errors(args.debug):
+        out = OutputFile(args.dst, TOOL, inputs=[args.src], overwrite=args.overwrite,
+                         label='dst')
+        try:
+            checkpoint, variant, dropped = convert(args.src, args.config, args.variant)
+        except ValueError as e:
+            if isinstance(e, UserError):
+                raise
+            raise ConversionError(str(e)) from e
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        out.write_bytes(buffer.getvalue())
     print(f'{variant}: {len(checkpoint["state_dict"])} tensors written to {args.dst}'
           + (f'; dropped {dropped}' if dropped else ''))
-
 
 if __name__ == '__main__':
     main()

@@ -44,6 +44,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config keys, e.g. '
                         'train_dataloader.dataset.data_root=PATH')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of a config error')
     return parser.parse_args(argv)
 
 
@@ -93,8 +95,7 @@ def check(cfg: Config, split: str, level: str, nproc: int) -> Tuple[List[str], i
             errors += len(folder_problems)
             ds_cfg = copy.deepcopy(dict(ds_cfg))
             ds_cfg['pipeline'] = []
-            if 'validate' in ds_cfg:
-                ds_cfg['validate'] = False
+            ds_cfg['validate'] = False  # checked below, at the level asked for
             try:
                 dataset = DATASETS.build(ds_cfg)
                 data_list = [dataset.get_data_info(i) for i in range(len(dataset))]
@@ -117,13 +118,12 @@ def check(cfg: Config, split: str, level: str, nproc: int) -> Tuple[List[str], i
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config}', file=sys.stderr)
-        return 2
     from mattebox import register_all_modules
+    from mattebox.engine.config_check import load_config
+    from mattebox.engine.errors import user_errors
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    with user_errors(args.debug):
+        cfg = load_config(args.config, args.cfg_options)
     lines, errors, warnings = check(cfg, args.split, args.level, max(1, args.nproc))
     for line in lines:
         print(line)

@@ -37,7 +37,9 @@ class PackMattingInputs(BaseTransform):
     0-255 scale; ``trimap`` (1 x H x W; 3 x H x W one-hot after ``FormatTrimap``) and
     ``mask`` (1 x H x W); ``points`` (float32 K x 3), ``boxes`` (float32 B x 4),
     ``text`` (str), ``transparent`` (bool); ``ori_alpha`` and ``ori_trimap`` as uint8
-    H x W tensors; and metainfo (``ori_shape``, ``img_shape``, paths, ``meta_keys``).
+    H x W tensors (an ``ori_alpha`` read from a 16-bit file, float32 on the 0..255
+    scale, is packed as float32 on the 0..1 scale, which the metrics read as such);
+    and metainfo (``ori_shape``, ``img_shape``, paths, ``meta_keys``).
     See :mod:`mattebox.structures`.
 
     The referring datasets' keys ``instance_id``, ``image_id``, ``expression_index``,
@@ -71,7 +73,10 @@ class PackMattingInputs(BaseTransform):
             sample.set_data({'mask': image_to_tensor(results[mask_key])})
         for key in self.ORI_KEYS:
             if key in results:
-                sample.set_data({key: torch.from_numpy(np.ascontiguousarray(results[key]))})
+                ori = np.ascontiguousarray(results[key])
+                if key == 'ori_alpha' and np.issubdtype(ori.dtype, np.floating):
+                    ori = ori.astype(np.float32) / np.float32(255)
+                sample.set_data({key: torch.from_numpy(ori)})
         for key, width in (('points', 3), ('boxes', 4)):
             if key in results:
                 rows = np.asarray(results[key], np.float32).reshape(-1, width)

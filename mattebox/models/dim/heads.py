@@ -3,8 +3,40 @@ from typing import Dict
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mattebox.registry import MODELS
+
+
+def max_unpool_2x2(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``F.max_unpool2d(x, indices, kernel_size=2, stride=2)``, also under
+    ``torch.use_deterministic_algorithms(True)``.
+
+    torch has no deterministic max-unpooling kernel (it raises in deterministic mode,
+    on CPU and CUDA). There, each value is instead placed by comparing its index with
+    the flat position of every pixel of its 2 x 2 window: an upsampling by expansion
+    and an element-wise select, both deterministic forward and backward, and exactly
+    the values (and gradients) of ``max_unpool2d`` for indices of a 2 x 2 / stride 2
+    max-pooling of an even-sized input (each index inside its own window). Outside
+    deterministic mode ``max_unpool2d`` itself runs.
+
+    Raises:
+        ValueError: in deterministic mode, an index outside its window (the pooled
+            input had an odd size).
+    """
+    if not torch.are_deterministic_algorithms_enabled():
+        return F.max_unpool2d(x, indices, kernel_size=2, stride=2)
+    n, c, h, w = x.shape
+
+    def up(t: torch.Tensor) -> torch.Tensor:
+        return t[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+
+    position = torch.arange(4 * h * w, device=x.device).view(1, 1, 2 * h, 2 * w)
+    hit = up(indices) == position
+    if int(hit.sum()) != x.numel():
+        raise ValueError('max_unpool_2x2: indices outside their 2 x 2 window (the pooled '
+                         'input had an odd height or width); pad inputs to even sizes')
+    return torch.where(hit, up(x), x.new_zeros(()))
 
 
 def xavier_init_convs(module: nn.Module) -> None:
@@ -17,7 +49,8 @@ def xavier_init_convs(module: nn.Module) -> None:
 
 @MODELS.register_module()
 class PlainDecoder(nn.Module):
-    """DIM decoder: 5 x 5 convolutions with max-unpooling by the encoder's indices.
+    """DIM decoder: 5 x 5 convolutions with max-unpooling by the encoder's indices
+    (:func:`max_unpool_2x2`, which also runs in deterministic mode).
 
     Layer names follow MMagic's ``PlainDecoder``. Returns the raw (pre-sigmoid) alpha.
 
@@ -38,20 +71,19 @@ class PlainDecoder(nn.Module):
         self.deconv1_1 = nn.Conv2d(b, b, kernel_size=5, padding=2)
         self.deconv1 = nn.Conv2d(b, 1, kernel_size=5, padding=2)
         self.relu = nn.ReLU(inplace=True)
-        self.max_unpool2d = nn.MaxUnpool2d(kernel_size=2, stride=2)
         xavier_init_convs(self)
 
     def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         out = self.relu(self.deconv6_1(inputs['out']))
-        out = self.max_unpool2d(out, inputs['max_idx_5'])
+        out = max_unpool_2x2(out, inputs['max_idx_5'])
         out = self.relu(self.deconv5_1(out))
-        out = self.max_unpool2d(out, inputs['max_idx_4'])
+        out = max_unpool_2x2(out, inputs['max_idx_4'])
         out = self.relu(self.deconv4_1(out))
-        out = self.max_unpool2d(out, inputs['max_idx_3'])
+        out = max_unpool_2x2(out, inputs['max_idx_3'])
         out = self.relu(self.deconv3_1(out))
-        out = self.max_unpool2d(out, inputs['max_idx_2'])
+        out = max_unpool_2x2(out, inputs['max_idx_2'])
         out = self.relu(self.deconv2_1(out))
-        out = self.max_unpool2d(out, inputs['max_idx_1'])
+        out = max_unpool_2x2(out, inputs['max_idx_1'])
         out = self.relu(self.deconv1_1(out))
         return self.deconv1(out)
 
