@@ -19,12 +19,14 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 from mmengine.dataset import BaseDataset
 
+from mattebox.engine.errors import MissingDataFileError
 from mattebox.registry import DATASETS
 
 from .referring import (ReferringDatasetMixin, as_expressions, check_expression_mode,
                         expand_expressions)
 from .refmatte import read_json
-from .validation import ValidatedDatasetMixin, check_validate_option
+from .validation import DatasetValidationError as AnnotationError
+from .validation import ValidatedDatasetMixin
 
 __all__ = ['RefCOCODataset', 'decode_rle', 'rasterise_polygons', 'segmentation_to_mask',
            'load_refs_pickle']
@@ -176,7 +178,9 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
         expression_index, expression_seed: see :class:`RefMatteDataset`.
         allow_pickle: read a ``.p`` ann_file (restricted unpickler); False refuses it.
         source: the ``source`` name.
-        validate: check the image files at start-up.
+        validate, skip_broken_samples, allow_outside_root: as
+            :class:`AdobeComp1kDataset` (``'header'``: every image checked at start-up;
+            ``allow_outside_root=True`` for COCO images kept outside ``data_root``).
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -188,7 +192,8 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
                  split: Union[str, Sequence[str], None] = 'train',
                  expression_mode: str = 'random', expression_index: Optional[int] = None,
                  expression_seed: Optional[int] = None, allow_pickle: bool = True,
-                 source: str = 'refcoco', validate: Union[bool, str] = False,
+                 source: str = 'refcoco', validate: Union[bool, str] = 'header',
+                 skip_broken_samples: bool = False, allow_outside_root: bool = False,
                  **kwargs) -> None:
         name = type(self).__name__
         self.instances_file = instances_file
@@ -199,7 +204,7 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
         self.expression_seed = expression_seed
         self.allow_pickle = allow_pickle
         self.source = source
-        self._validate = check_validate_option(validate)
+        self._init_checks(validate, skip_broken_samples, allow_outside_root)
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
 
     def _rooted(self, path: str) -> str:
@@ -212,13 +217,13 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
                 raise ValueError(f'{name}: ann_file {self.ann_file} is a pickle and '
                                  f'allow_pickle=False; export the refs to json')
             if not osp.isfile(self.ann_file):
-                raise FileNotFoundError(f'{name}: refs file (ann_file) not found: '
+                raise MissingDataFileError(f'{name}: refs file (ann_file) not found: '
                                         f'{self.ann_file}')
             refs = load_refs_pickle(self.ann_file)
         else:
             refs = read_json(self.ann_file, name, 'refs file (ann_file)')
         if not isinstance(refs, list):
-            raise ValueError(f'{name}: refs file {self.ann_file}: expected a list of refs, '
+            raise AnnotationError(f'{name}: refs file {self.ann_file}: expected a list of refs, '
                              f'got {type(refs).__name__}')
         return refs
 
@@ -227,7 +232,7 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
         inst_path = self._rooted(self.instances_file)
         coco = read_json(inst_path, name, 'instances_file')
         if not isinstance(coco, dict) or 'images' not in coco or 'annotations' not in coco:
-            raise ValueError(f'{name}: instances_file {inst_path}: expected a COCO json with '
+            raise AnnotationError(f'{name}: instances_file {inst_path}: expected a COCO json with '
                              f'"images" and "annotations", got '
                              f'{sorted(coco) if isinstance(coco, dict) else type(coco).__name__}')
         images: Dict[Any, dict] = {im['id']: im for im in coco['images']}
@@ -237,23 +242,23 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
         for i, ref in enumerate(self._refs()):
             where = f'refs file {self.ann_file}, ref {i}'
             if not isinstance(ref, dict):
-                raise ValueError(f'{name}: {where}: expected a dict, got {ref!r}')
+                raise AnnotationError(f'{name}: {where}: expected a dict, got {ref!r}')
             missing = [k for k in ('ref_id', 'ann_id', 'image_id', 'sentences') if k not in ref]
             if missing:
-                raise ValueError(f'{name}: {where}: missing key(s) {missing}; keys present: '
+                raise AnnotationError(f'{name}: {where}: missing key(s) {missing}; keys present: '
                                  f'{sorted(ref)}')
             if self.split is not None and ref.get('split') not in self.split:
                 continue
             ann = anns.get(ref['ann_id'])
             if ann is None:
-                raise ValueError(f'{name}: {where} (ref_id {ref["ref_id"]}): ann_id '
+                raise AnnotationError(f'{name}: {where} (ref_id {ref["ref_id"]}): ann_id '
                                  f'{ref["ann_id"]} is not in {inst_path}')
             image = images.get(ref['image_id'])
             if image is None:
-                raise ValueError(f'{name}: {where} (ref_id {ref["ref_id"]}): image_id '
+                raise AnnotationError(f'{name}: {where} (ref_id {ref["ref_id"]}): image_id '
                                  f'{ref["image_id"]} is not in {inst_path}')
             if 'segmentation' not in ann:
-                raise ValueError(f'{name}: {inst_path}, annotation {ann["id"]}: no '
+                raise AnnotationError(f'{name}: {inst_path}, annotation {ann["id"]}: no '
                                  f'"segmentation"')
             sents = [s['sent'] if isinstance(s, dict) else s for s in ref['sentences']]
             exprs = as_expressions(sents, f'{name}: {where}: "sentences"')
@@ -264,6 +269,6 @@ class RefCOCODataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset):
                 instance_id=str(ref['ref_id']), image_id=str(ref['image_id']),
                 binary_gt=True, source=self.source, split=ref.get('split')))
         if not instances:
-            raise ValueError(f'{name}: no ref of split {self.split} in {self.ann_file}')
+            raise AnnotationError(f'{name}: no ref of split {self.split} in {self.ann_file}')
         return expand_expressions(instances, self.expression_mode, f'{name} ({self.ann_file})',
                                   None, self.expression_index)

@@ -39,6 +39,8 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from .validation import DatasetValidationError as AnnotationError
+
 EXPRESSION_MODES = ('random', 'all', 'index')
 
 #: Keys of a referring data info dict that PackMattingInputs copies into the metainfo.
@@ -58,7 +60,7 @@ def as_expressions(value: Any, where: str) -> List[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items or not all(
             isinstance(v, str) and v.strip() for v in items):
-        raise ValueError(f'{where}: expected a non-empty string or list of non-empty '
+        raise AnnotationError(f'{where}: expected a non-empty string or list of non-empty '
                          f'strings, got {value!r}')
     return [v.strip() for v in items]
 
@@ -92,10 +94,10 @@ def expand_expressions(instances: Sequence[dict], mode: str, owner: str,
             else:
                 k = fixed_index
             if k is None:
-                raise ValueError(f"{owner}: expression_mode='index' needs an index file "
+                raise AnnotationError(f"{owner}: expression_mode='index' needs an index file "
                                  f'(index_file=...) or expression_index=K')
             if not -len(exprs) <= k < len(exprs):
-                raise ValueError(f'{owner}: instance {inst["instance_id"]!r} has '
+                raise AnnotationError(f'{owner}: instance {inst["instance_id"]!r} has '
                                  f'{len(exprs)} expressions, the index asks for {k}')
             k = k % len(exprs)
             out.append(dict(inst, text=exprs[k], expression_index=k))
@@ -116,14 +118,24 @@ def draw_expression(info: dict, seed: Optional[int]) -> dict:
 
 
 class ReferringDatasetMixin:
-    """``get_data_info`` that draws the expression in ``'random'`` mode (set
-    ``self.expression_mode`` and ``self.expression_seed``)."""
+    """Draws the expression of a ``'random'``-mode sample each time it is loaded
+    (``prepare_data``; set ``self.expression_mode`` and ``self.expression_seed``).
+    ``get_data_info`` outside loading (start-up checks, samplers) draws nothing: such
+    infos have ``expression_index`` -1 and ``text`` the first expression."""
 
     expression_mode = 'all'
     expression_seed: Optional[int] = None
+    _drawing = False
+
+    def prepare_data(self, idx: int):
+        self._drawing = True
+        try:
+            return super().prepare_data(idx)
+        finally:
+            self._drawing = False
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
-        if self.expression_mode == 'random':
+        if self._drawing and self.expression_mode == 'random':
             draw_expression(info, self.expression_seed)
         return info

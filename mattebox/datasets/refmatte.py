@@ -31,13 +31,15 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
 
+from mattebox.engine.errors import MissingDataFileError
 from mattebox.registry import DATASETS
 
 from .background import IMG_SUFFIXES
 from .folder import MattingFolderDataset
 from .referring import (ReferringDatasetMixin, as_expressions, check_expression_mode,
                         expand_expressions)
-from .validation import ValidatedDatasetMixin, check_validate_option
+from .validation import DatasetValidationError as AnnotationError
+from .validation import ValidatedDatasetMixin
 
 #: Default folders of each RefMatte layout, relative to ``data_root``.
 REFMATTE_LAYOUTS = {
@@ -50,12 +52,12 @@ REFMATTE_LAYOUTS = {
 def read_json(path: str, owner: str, what: str):
     """Load a json file; errors name the file."""
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{owner}: {what} not found: {path}')
+        raise MissingDataFileError(f'{owner}: {what} not found: {path}')
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f'{owner}: {what} {path} is not valid json: {e}') from e
+        raise AnnotationError(f'{owner}: {what} {path} is not valid json: {e}') from e
 
 
 def _first_key(entry: dict, names: Sequence[str]) -> Optional[str]:
@@ -101,7 +103,9 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
             of the next instance of that image (``distractor=True``,
             ``distractor_id``). :class:`~mattebox.evaluation.ReferringMattingMetric`
             scores them apart (``SAD_distractor``...): a grounding check.
-        validate: check every file at start-up (see ``AdobeComp1kDataset``).
+        validate, skip_broken_samples, allow_outside_root: start-up file checks and
+            broken-sample handling, as :class:`AdobeComp1kDataset` (``'header'``
+            checks every image and alpha at start-up).
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -116,7 +120,8 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
                  alpha_key: Union[str, Sequence[str]] = ('alpha_name', 'mask_name', 'alpha'),
                  expressions_key: Union[str, Sequence[str]] = ('expressions', 'expression'),
                  alpha_suffix: str = '.png', source: str = 'refmatte',
-                 distractors: bool = False, validate: Union[bool, str] = False,
+                 distractors: bool = False, validate: Union[bool, str] = 'header',
+                 skip_broken_samples: bool = False, allow_outside_root: bool = False,
                  **kwargs) -> None:
         name = type(self).__name__
         if layout not in REFMATTE_LAYOUTS:
@@ -141,7 +146,7 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
             raise ValueError(f"{name}: distractors need expression_mode 'all' or 'index' "
                              f'(fixed expressions), got {expression_mode!r}')
         self.distractors = distractors
-        self._validate = check_validate_option(validate)
+        self._init_checks(validate, skip_broken_samples, allow_outside_root)
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
 
     def _rooted(self, path: str) -> str:
@@ -158,14 +163,14 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
             for i, v in enumerate(raw):
                 where = f'{self.ann_file}, entry {i}'
                 if not isinstance(v, dict) or 'instance_id' not in v:
-                    raise ValueError(f'{name}: {where}: a list entry must be a dict with '
+                    raise AnnotationError(f'{name}: {where}: a list entry must be a dict with '
                                      f'"instance_id", got {v!r}')
                 items.append((str(v['instance_id']), v, where))
         else:
-            raise ValueError(f'{name}: label json {self.ann_file}: expected a dict keyed by '
+            raise AnnotationError(f'{name}: label json {self.ann_file}: expected a dict keyed by '
                              f'instance or a list of instances, got {type(raw).__name__}')
         if not items:
-            raise ValueError(f'{name}: label json {self.ann_file} lists no instance')
+            raise AnnotationError(f'{name}: label json {self.ann_file} lists no instance')
         return items
 
     def _index_of(self) -> Optional[Dict[str, int]]:
@@ -178,19 +183,19 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
         pairs = raw.items() if isinstance(raw, dict) else None
         if pairs is None:
             if not isinstance(raw, list):
-                raise ValueError(f'{name}: index_file {path}: expected {{"<instance_id>": k}} '
+                raise AnnotationError(f'{name}: index_file {path}: expected {{"<instance_id>": k}} '
                                  f'or a list of {{"instance_id", "expression_index"}}, got '
                                  f'{type(raw).__name__}')
             pairs = []
             for i, e in enumerate(raw):
                 if not (isinstance(e, dict) and 'instance_id' in e
                         and 'expression_index' in e):
-                    raise ValueError(f'{name}: index_file {path}, entry {i}: expected '
+                    raise AnnotationError(f'{name}: index_file {path}, entry {i}: expected '
                                      f'{{"instance_id", "expression_index"}}, got {e!r}')
                 pairs.append((e['instance_id'], e['expression_index']))
         for key, k in pairs:
             if isinstance(k, bool) or not isinstance(k, int):
-                raise ValueError(f'{name}: index_file {path}, instance {key!r}: expression '
+                raise AnnotationError(f'{name}: index_file {path}, instance {key!r}: expression '
                                  f'index must be an int, got {k!r}')
             out[str(key)] = k
         return out
@@ -201,15 +206,15 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
         instances = []
         for inst_id, entry, where in self._entries():
             if not isinstance(entry, dict):
-                raise ValueError(f'{name}: {where}: expected a dict with the image name and '
+                raise AnnotationError(f'{name}: {where}: expected a dict with the image name and '
                                  f'expressions, got {entry!r}')
             ikey = _first_key(entry, self.image_key)
             if ikey is None or not isinstance(entry[ikey], str):
-                raise ValueError(f'{name}: {where}: no image file name (one of keys '
+                raise AnnotationError(f'{name}: {where}: no image file name (one of keys '
                                  f'{self.image_key}); keys present: {sorted(entry)}')
             ekey = _first_key(entry, self.expressions_key)
             if ekey is None:
-                raise ValueError(f'{name}: {where}: no expressions (one of keys '
+                raise AnnotationError(f'{name}: {where}: no expressions (one of keys '
                                  f'{self.expressions_key}); keys present: {sorted(entry)}')
             exprs = as_expressions(entry[ekey], f'{name}: {where}: {ekey!r}')
             akey = _first_key(entry, self.alpha_key)
@@ -227,7 +232,7 @@ class RefMatteDataset(ReferringDatasetMixin, ValidatedDatasetMixin, BaseDataset)
         if index_of is not None:
             unknown = sorted(set(index_of) - {i['instance_id'] for i in instances})
             if unknown:
-                raise ValueError(f'{name}: index_file {self._rooted(self.index_file)} names '
+                raise AnnotationError(f'{name}: index_file {self._rooted(self.index_file)} names '
                                  f'{len(unknown)} instance(s) missing from {self.ann_file}, '
                                  f'e.g. {unknown[:5]}')
         data_list = expand_expressions(instances, self.expression_mode,
@@ -308,7 +313,7 @@ class CaptionedFolderDataset(ReferringDatasetMixin, MattingFolderDataset):
                 else osp.join(self.data_root, self.captions_file))
         captions = read_json(path, name, 'captions_file')
         if not isinstance(captions, dict):
-            raise ValueError(f'{name}: captions_file {path}: expected a dict '
+            raise AnnotationError(f'{name}: captions_file {path}: expected a dict '
                              f'{{"<name>": caption or [captions]}}, got '
                              f'{type(captions).__name__}')
         instances, missing = [], []
@@ -321,10 +326,10 @@ class CaptionedFolderDataset(ReferringDatasetMixin, MattingFolderDataset):
             instances.append(dict(sample, expressions=exprs, instance_id=key, image_id=key,
                                   binary_gt=False, source=self.source))
         if missing and self.on_missing_caption == 'error':
-            raise ValueError(f'{name}: captions_file {path} has no caption for {len(missing)} '
+            raise AnnotationError(f'{name}: captions_file {path} has no caption for {len(missing)} '
                            f'sample(s), e.g. {missing[:5]} (on_missing_caption=\'skip\' '
                            f'leaves them out)')
         if not instances:
-            raise ValueError(f'{name}: no sample of {self.data_root!r} has a caption in {path}')
+            raise AnnotationError(f'{name}: no sample of {self.data_root!r} has a caption in {path}')
         return expand_expressions(instances, self.expression_mode, f'{name} ({path})',
                                   None, self.expression_index)

@@ -140,3 +140,21 @@ def test_refs_pickle_plain_data_loads_and_code_is_refused(tmp_path):
     with pytest.raises(ValueError, match='allow_pickle=False'):
         RefCOCODataset(data_root=str(tmp_path), ann_file='refcoco/refs(unc).p',
                        allow_pickle=False)
+
+
+def test_startup_checks_images_and_root(tmp_path):
+    from mattebox.datasets import DatasetValidationError
+    root = tmp_path / 'refer'
+    _tree(root)
+    (root / 'images' / 'mscoco' / 'images' / 'train2014' /
+     'COCO_train2014_000000000001.jpg').unlink()
+    with pytest.raises(DatasetValidationError, match=r'COCO_train2014_000000000001.jpg'):
+        RefCOCODataset(data_root=str(root))
+    assert len(RefCOCODataset(data_root=str(root), validate=False)) == 1
+    coco = tmp_path / 'coco'  # COCO images kept outside the REFER folder
+    coco.mkdir()
+    cv2.imwrite(str(coco / 'COCO_train2014_000000000001.jpg'), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(DatasetValidationError, match='lead outside data_root'):
+        RefCOCODataset(data_root=str(root), img_dir=str(coco))
+    ds = RefCOCODataset(data_root=str(root), img_dir=str(coco), allow_outside_root=True)
+    assert ds.get_data_info(0)['merged_path'].startswith(str(coco))

@@ -73,14 +73,16 @@ def test_random_mode_draws_among_the_instance_expressions(tmp_path):
     ds = RefMatteDataset(data_root=str(tmp_path), ann_file=ann, expression_mode='random')
     assert len(ds) == 3
     np.random.seed(0)
-    drawn = {ds.get_data_info(2)['text'] for _ in range(40)}
+    drawn = {ds[2]['text'] for _ in range(40)}  # drawn at each load
     assert drawn == set(EXPR['b_0'])
-    info = ds.get_data_info(0)
+    info = ds[0]
     assert info['text'] == EXPR['a_0'][info['expression_index']]
+    # outside loading (start-up checks, samplers) nothing is drawn
+    assert ds.get_data_info(0)['expression_index'] == -1
     # a seed fixes one expression per sample
     fixed = RefMatteDataset(data_root=str(tmp_path), ann_file=ann, expression_mode='random',
                             expression_seed=3)
-    assert len({fixed.get_data_info(1)['text'] for _ in range(5)}) == 1
+    assert len({fixed[1]['text'] for _ in range(5)}) == 1
 
 
 def test_index_mode_from_file_and_fixed_index(tmp_path):

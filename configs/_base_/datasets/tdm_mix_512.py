@@ -27,7 +27,10 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),  # required by mmengine; unused
-    batch_sampler=dict(type='SourceScheduleBatchSampler', schedule=source_schedule),
+    # iteration-based training: one long "epoch" (the batches are a pure function of the
+    # seed and the iteration, so a resumed run continues the same sequence)
+    batch_sampler=dict(type='SourceScheduleBatchSampler', schedule=source_schedule,
+                       iters_per_epoch=1_000_000),
     dataset=dict(
         type='MultiSourceDataset',
         sources=dict(
