@@ -3,45 +3,25 @@ stage 1 (localisation) and stage 2 (transparency, from stage 1), tested with eve
 expression and with other objects' expressions (distractors), and tools/infer.py with
 --text."""
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
 import pytest
-from mmengine.config import Config
 
-from tests.conftest import ROOT
+from tests.conftest import run_tool, shrink_config
 
 pytest.importorskip('diffusers')
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
-def run(args, check=True):
-    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1', 'PYTHON': sys.executable}
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
-                             f'{proc.stderr[-5000:]}')
-    return proc
-
-
-def tiny(path: str, roots: dict, work_dir: str, max_iters: int, **options) -> str:
-    cfg = Config.fromfile(osp.join(ROOT, path))
-    cfg.work_dir = work_dir
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = cfg[loader].dataset
-        for source in (dataset.get('sources') or {'': dataset}).values():
-            source.data_root = roots[loader]
-    cfg.train_dataloader.batch_size = 2
-    cfg.train_cfg.max_iters = max_iters
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=max_iters,
-                                        by_epoch=False, save_last=True)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.log_level = 'INFO'
+def tiny(path: str, data_root: str, work_dir: str, max_iters: int, **options) -> str:
+    cfg = shrink_config(path, data_root, work_dir, max_iters, log_level='INFO')
+    train = cfg.train_dataloader.dataset
+    del train['data_root']  # a MultiSourceDataset: each source has its own
+    for source in train.sources.values():
+        source.data_root = data_root
     cfg.merge_from_dict(options)
     out = osp.join(osp.dirname(work_dir), f'{osp.basename(work_dir)}.py')
     cfg.dump(out)
@@ -54,14 +34,13 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('tdm_tools')
     referring = str(tmp / 'referring')
     make_referring_dataset(referring, num_train=4, num_test=2, size=(64, 64), seed=0)
-    roots = dict.fromkeys(('train_dataloader', 'val_dataloader', 'test_dataloader'), referring)
     # a random frozen VAE (the real run gives the codec of latent_codec_kl_tiny_synthetic)
-    stage1 = tiny('configs/tdm/tdm_tiny_stage1_synthetic-referring.py', roots, str(tmp / 's1'),
-                  2, **{'model.train_cfg.allow_random_vae': True})
-    log1 = run([sys.executable, 'tools/train.py', stage1])
-    stage2 = tiny('configs/tdm/tdm_tiny_stage2_synthetic-referring.py', roots, str(tmp / 's2'),
-                  2, load_from=str(tmp / 's1' / 'iter_2.pth'))
-    log2 = run([sys.executable, 'tools/train.py', stage2])
+    stage1 = tiny('configs/tdm/tdm_tiny_stage1_synthetic-referring.py', referring,
+                  str(tmp / 's1'), 2, **{'model.train_cfg.allow_random_vae': True})
+    log1 = run_tool([sys.executable, 'tools/train.py', stage1])
+    stage2 = tiny('configs/tdm/tdm_tiny_stage2_synthetic-referring.py', referring,
+                  str(tmp / 's2'), 2, load_from=str(tmp / 's1' / 'iter_2.pth'))
+    log2 = run_tool([sys.executable, 'tools/train.py', stage2])
     return dict(cfg=stage2, checkpoint=str(tmp / 's2' / 'iter_2.pth'), referring=referring,
                 log1=log1.stdout + log1.stderr, log2=log2.stdout + log2.stderr)
 
@@ -75,8 +54,8 @@ def test_stage_1_trains_localisation_and_stage_2_every_term(trained):
 
 def test_test_scores_every_expression_and_the_distractors(trained, tmp_path):
     out = tmp_path / 'metrics.json'
-    run([sys.executable, 'tools/test.py', trained['cfg'], trained['checkpoint'], '--out',
-         str(out), '--work-dir', str(tmp_path / 'w')])
+    run_tool([sys.executable, 'tools/test.py', trained['cfg'], trained['checkpoint'], '--out',
+              str(out), '--work-dir', str(tmp_path / 'w')])
     metrics = json.loads(out.read_text())
     for key in ('SAD', 'MSE', 'MAD', 'SAD-T', 'SAD_e0', 'SAD_e3', 'SAD_distractor'):
         assert key in metrics and metrics[key] >= 0, key
@@ -85,11 +64,11 @@ def test_test_scores_every_expression_and_the_distractors(trained, tmp_path):
 def test_infer_with_text_writes_an_alpha_and_a_cutout(trained, tmp_path):
     image = osp.join(trained['referring'], 'test', 'img', '0000.png')
     out = tmp_path / 'out'
-    proc = run([sys.executable, 'tools/infer.py', trained['cfg'], trained['checkpoint'], image,
-                '--text', 'the red object', '--out', str(out)])
+    proc = run_tool([sys.executable, 'tools/infer.py', trained['cfg'], trained['checkpoint'],
+                     image, '--text', 'the red object', '--out', str(out)])
     assert 'TDM' in proc.stdout
     assert cv2.imread(str(out / '0000_alpha.png'), cv2.IMREAD_UNCHANGED).shape == (64, 64)
     assert cv2.imread(str(out / '0000_cutout.png'), cv2.IMREAD_UNCHANGED).shape == (64, 64, 4)
-    proc = run([sys.executable, 'tools/infer.py', trained['cfg'], trained['checkpoint'], image,
-                '--out', str(tmp_path / 'none')], check=False)
+    proc = run_tool([sys.executable, 'tools/infer.py', trained['cfg'], trained['checkpoint'],
+                     image, '--out', str(tmp_path / 'none')], check=False)
     assert proc.returncode == 2 and '--text' in proc.stderr
