@@ -22,7 +22,9 @@ measured and the difference for every cell, and exits with 1 if any cell fails.
 ``--quick`` shortens every training command to ``--quick-iters`` iterations (and the
 checkpoint names of the test commands with it): it checks that the documented commands
 run, in minutes, and prints what they give; the documented numbers are shown but not
-judged. Run the full check before writing numbers into a README.
+judged. ``--seed S`` trains with ``randomness.seed=S`` and prints what that gives (not
+judged): how far a table's numbers move with the seed. Run the full check before writing
+numbers into a README.
 
 Metrics depend on the torch thread count for the same seed (multi-threaded float sums):
 the README blocks set ``OMP_NUM_THREADS`` themselves when their numbers need it.
@@ -147,14 +149,19 @@ def shorten(argv: List[str], iters: int) -> List[str]:
         return arg[:m.start()] + f'iter_{iters}.pth' if m and int(m.group(1)) > iters else arg
 
     argv = [rename(a) for a in argv]
-    if (len(argv) > 1 and argv[1].endswith('tools/train.py')
-            and not any(a.startswith('train_cfg.max_iters=') for a in argv)):
-        if '--cfg-options' in argv:
-            at = argv.index('--cfg-options') + 1
-            argv = argv[:at] + [f'train_cfg.max_iters={iters}'] + argv[at:]
-        else:
-            argv = argv + ['--cfg-options', f'train_cfg.max_iters={iters}']
-    return argv
+    if any(a.startswith('train_cfg.max_iters=') for a in argv):
+        return argv
+    return with_cfg_option(argv, f'train_cfg.max_iters={iters}')
+
+
+def with_cfg_option(argv: List[str], option: str) -> List[str]:
+    """A training command with ``--cfg-options option`` added (other commands as they are)."""
+    if not (len(argv) > 1 and argv[1].endswith('tools/train.py')):
+        return argv
+    if '--cfg-options' in argv:
+        at = argv.index('--cfg-options') + 1
+        return argv[:at] + [option] + argv[at:]
+    return argv + ['--cfg-options', option]
 
 
 def run_table(name: str, table: dict, args, folder: str) -> List[tuple]:
@@ -177,6 +184,8 @@ def run_table(name: str, table: dict, args, folder: str) -> List[tuple]:
                 argv = [sys.executable] + argv[1:]
             if args.quick:
                 argv = shorten(argv, args.quick_iters)
+            if args.seed is not None:
+                argv = with_cfg_option(argv, f'randomness.seed={args.seed}')
             is_test = len(argv) > 1 and argv[1].endswith('tools/test.py')
             if is_test:
                 if not rows:
@@ -226,6 +235,9 @@ def main(argv=None) -> int:
     parser.add_argument('--quick', action='store_true',
                         help='short schedules: check that the commands run; no judgement')
     parser.add_argument('--quick-iters', type=int, default=2)
+    parser.add_argument('--seed', type=int,
+                        help='train with randomness.seed=SEED: how far the numbers move with '
+                        'the seed (printed, not judged)')
     parser.add_argument('--rtol', type=float, default=0.01,
                         help='relative tolerance (default 1 %%, or half a unit of the last '
                         'documented digit, whichever is larger)')
@@ -250,14 +262,15 @@ def main(argv=None) -> int:
         finally:
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
+        judged = not args.quick and args.seed is None
         print(f'\n{name} ({TABLES[name]["readme"]}), {time.time() - start:.0f} s'
-              f'{", quick: not judged" if args.quick else ""}')
+              f'{"" if judged else ", --quick / --seed: not judged"}')
         print('| row | metric | documented | measured | diff | |')
         print('|---|---|---|---|---|---|')
         for row, column, doc, measured in results:
             ok, diff = judge(doc, measured, args.rtol)
-            failed += 0 if (ok or args.quick) else 1
-            verdict = '' if args.quick else ('ok' if ok else 'DIFFERS')
+            failed += 0 if (ok or not judged) else 1
+            verdict = ('ok' if ok else 'DIFFERS') if judged else ''
             shown = 'missing' if measured is None else f'{measured:.4f}'
             print(f'| {row} | {column} | {doc} | {shown} | {diff:+.4f} | {verdict} |')
     if failed:

@@ -87,3 +87,13 @@ def test_quick_shortens_training_and_checkpoint_names():
     own = ['python', 'tools/train.py', 'c.py', '--cfg-options', 'train_cfg.max_iters=1']
     assert rt.shorten(own, 2) == own
     assert rt.shorten(['python', 'tools/test.py', 'c.py', 'w/iter_1.pth'], 2)[-1] == 'w/iter_1.pth'
+
+
+def test_seed_option_goes_to_training_commands_only():
+    train = ['python', 'tools/train.py', 'c.py', '--cfg-options', 'a=1']
+    assert rt.with_cfg_option(train, 'randomness.seed=1') == [
+        'python', 'tools/train.py', 'c.py', '--cfg-options', 'randomness.seed=1', 'a=1']
+    assert rt.with_cfg_option(['python', 'tools/train.py', 'c.py'], 'randomness.seed=1') == [
+        'python', 'tools/train.py', 'c.py', '--cfg-options', 'randomness.seed=1']
+    test = ['python', 'tools/test.py', 'c.py', 'w/iter_1.pth']
+    assert rt.with_cfg_option(test, 'randomness.seed=1') == test
