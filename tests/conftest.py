@@ -1,7 +1,9 @@
 """Shared fixtures: tiny synthetic data and tiny configs (no network, no weights)."""
 import os
 import os.path as osp
+import subprocess
 import sys
+from typing import Optional
 
 import pytest
 
@@ -41,26 +43,51 @@ def synthetic_root(tmp_path_factory) -> str:
     return str(root)
 
 
-def tiny_dim_cfg(data_root: str, work_dir: str, max_iters: int = 4,
-                 config: str = 'configs/dim/dim_tiny_synthetic.py',
-                 checkpoint_interval: int = 2):
-    """A tiny synthetic DIM config (``config``, relative to the repo) shrunk further for
-    tests: 4-channel-wide network, batch 2, ``max_iters`` iterations."""
+def shrink_config(config: str, data_root: str, work_dir: str, max_iters: int,
+                  checkpoint_interval: Optional[int] = None, test_indices: Optional[int] = None,
+                  log_level: str = 'WARNING'):
+    """``config`` (relative to the repo) on ``data_root`` for a few iterations: batch 2,
+    no LR schedule, a checkpoint every ``checkpoint_interval`` (default: at the end) and
+    at the end, a log line per iteration, ``test_indices`` test images (default: all)."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(ROOT, config))
     cfg.work_dir = work_dir
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
     cfg.train_dataloader.batch_size = 2
-    cfg.model.backbone.encoder.base_channels = 4
-    cfg.model.backbone.decoder.base_channels = 4
+    if test_indices is not None:
+        cfg.test_dataloader.dataset.indices = test_indices
     cfg.train_cfg.max_iters = max_iters
     cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=checkpoint_interval,
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+                                        interval=checkpoint_interval or max_iters,
                                         by_epoch=False, save_last=True)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.log_level = 'WARNING'
+    cfg.log_level = log_level
     return cfg
+
+
+def tiny_dim_cfg(data_root: str, work_dir: str, max_iters: int = 4,
+                 config: str = 'configs/dim/dim_tiny_synthetic.py',
+                 checkpoint_interval: int = 2):
+    """A tiny synthetic DIM config (``config``, relative to the repo) shrunk further for
+    tests: 4-channel-wide network, batch 2, ``max_iters`` iterations."""
+    cfg = shrink_config(config, data_root, work_dir, max_iters, checkpoint_interval)
+    cfg.model.backbone.encoder.base_channels = 4
+    cfg.model.backbone.decoder.base_channels = 4
+    return cfg
+
+
+def run_tool(args, check: bool = True) -> subprocess.CompletedProcess:
+    """A command-line tool as a user runs it from the repo, on one torch thread (these
+    networks are too small to gain from two, and the machine is shared); raises with its
+    output when it fails and ``check``."""
+    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1', 'PYTHON': sys.executable}
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
+                             f'{proc.stderr[-5000:]}')
+    return proc
 
 
 @pytest.fixture(scope='session')

@@ -4,43 +4,25 @@ distilling from it."""
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
 import pytest
-from mmengine.config import Config
 
-from tests.conftest import ROOT
+from tests.conftest import run_tool, shrink_config
 
 pytest.importorskip('diffusers')
 
-CONFIGS = osp.join(ROOT, 'configs/sdmatte')
+CONFIGS = 'configs/sdmatte'
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
-def run(args, check=True):
-    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1', 'PYTHON': sys.executable}
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
-                             f'{proc.stderr[-5000:]}')
-    return proc
+run = run_tool
 
 
 def tiny(name: str, data_root: str, work_dir: str, max_iters: int, **model) -> str:
-    cfg = Config.fromfile(osp.join(CONFIGS, name))
-    cfg.work_dir = work_dir
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = 2
-    cfg.test_dataloader.dataset.indices = 2
-    cfg.train_cfg.max_iters = max_iters
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=max_iters,
-                                        by_epoch=False, save_last=True)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.log_level = 'INFO'
+    cfg = shrink_config(osp.join(CONFIGS, name), data_root, work_dir, max_iters,
+                        test_indices=2, log_level='INFO')
     cfg.model.update(model)
     path = osp.join(osp.dirname(work_dir), f'{osp.basename(work_dir)}.py')
     cfg.dump(path)
