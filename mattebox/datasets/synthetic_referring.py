@@ -47,7 +47,7 @@ from typing import Callable, Dict, List, Tuple, Union
 import cv2
 import numpy as np
 
-from .synthetic import (SizeLike, _as_rng, _Canvas, _check_count, _check_size,
+from .synthetic import (SizeLike, _as_rng, _Canvas, _check_dataset_args, _check_size,
                         _fractal_noise, _gaussian, _hsv, _strand_path, _write_png)
 
 __all__ = ['COLOURS', 'make_referring_sample', 'make_referring_dataset',
@@ -201,14 +201,7 @@ def make_referring_dataset(out_dir: Union[str, Path], num_train: int = 100,
     Returns:
         ``Path(out_dir)``.
     """
-    num_train = _check_count('num_train', num_train)
-    num_test = _check_count('num_test', num_test)
-    if num_train + num_test == 0:
-        raise ValueError('num_train + num_test must be > 0, got 0 and 0: nothing to write')
-    h, w = _check_size(size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
-    seed = int(seed)
+    num_train, num_test, (h, w), seed = _check_dataset_args(num_train, num_test, size, seed)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f'out_dir {out} exists and is not a folder')
