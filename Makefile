@@ -13,11 +13,11 @@ DEMO_DIR ?= work_dirs/demo
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py requirements/runtime.txt requirements/tests.txt requirements/diffusion.txt requirements/app.txt
+$(VENV)/.installed: setup.py requirements/runtime.txt requirements/tests.txt requirements/diffusion.txt requirements/app.txt requirements/sparse.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[tests,diffusion,app]"
+	$(PY) -m pip install -q -e ".[tests,diffusion,app,sparse]"
 	@touch $@
 
 $(DEMO_DATA)/test_list.json: | install

@@ -1,4 +1,4 @@
-"""Install mattebox: ``pip install -e .`` (extras: tests, diffusion, app, all)."""
+"""Install mattebox: ``pip install -e .`` (extras: tests, diffusion, app, sparse, all)."""
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -23,6 +23,7 @@ extras = {
     'tests': read_requirements('tests.txt'),
     'diffusion': read_requirements('diffusion.txt'),
     'app': read_requirements('app.txt'),  # tools/app.py, the interactive page (Gradio)
+    'sparse': read_requirements('sparse.txt'),  # spconv: the TDM refiner's sparse backend
 }
 extras['all'] = sorted({r for reqs in extras.values() for r in reqs})
 

@@ -43,7 +43,9 @@ uint8 (less to send between dataloader processes), float32 otherwise (e.g. a com
 made on the fly); the table gives the types after the data preprocessor, which converts
 to float32 and rescales ``gt_*`` to 0-1. Metainfo: ``ori_shape`` (H, W of the image on
 disk), ``img_shape`` (H, W of the network input before batching), the ``*_path`` of
-every file read, and ``sample_idx``.
+every file read, and ``sample_idx``; referring data adds ``instance_id``, ``image_id``,
+``expression_index`` (int, -1 when none), ``binary_gt`` (bool: binary ground truth, e.g.
+RefCOCO), ``source``, ``expressions`` (and ``distractor`` / ``distractor_id``).
 
 The batch (``inputs`` after the data preprocessor, N samples, padded to H x W at the
 bottom / right; only the guidance every sample has is present):

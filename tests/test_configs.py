@@ -34,7 +34,10 @@ def build_pipelines(cfg: Config, image_dir: str) -> int:
         loader = cfg.get(key)
         if not loader:
             continue
-        datasets = loader.dataset.get('datasets') or [loader.dataset]
+        # ConcatDataset(datasets=[...]), MultiSourceDataset(sources={name: ...}) or one
+        datasets = (loader.dataset.get('datasets')
+                    or list((loader.dataset.get('sources') or {}).values())
+                    or [loader.dataset])
         for t in (t for ds in datasets for t in ds.pipeline):
             t = dict(t)
             for arg in FOLDER_ARGS:

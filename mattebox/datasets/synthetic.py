@@ -82,6 +82,18 @@ def _check_size(size: SizeLike) -> Tuple[int, int]:
     return int(h), int(w)
 
 
+def _check_dataset_args(num_train, num_test, size, seed):
+    """``(num_train, num_test, (h, w), seed)`` of a dataset writer, checked."""
+    num_train = _check_count('num_train', num_train)
+    num_test = _check_count('num_test', num_test)
+    if num_train + num_test == 0:
+        raise ValueError('num_train + num_test must be > 0, got 0 and 0: nothing to write')
+    hw = _check_size(size)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
+    return num_train, num_test, hw, int(seed)
+
+
 def _check_count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f'{name} must be a non-negative integer, got {value!r}')
@@ -734,14 +746,7 @@ def make_synthetic_dataset(out_dir: Union[str, Path],
         FileExistsError: ``out_dir`` is a file, or a non-empty folder that is not a
             synthetic dataset and ``overwrite`` is false.
     """
-    num_train = _check_count('num_train', num_train)
-    num_test = _check_count('num_test', num_test)
-    if num_train + num_test == 0:
-        raise ValueError('num_train + num_test must be > 0, got 0 and 0: nothing to write')
-    h, w = _check_size(size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
-    seed = int(seed)
+    num_train, num_test, (h, w), seed = _check_dataset_args(num_train, num_test, size, seed)
     log = (print if progress is True else progress) if progress else None
 
     out = Path(out_dir)

@@ -70,6 +70,25 @@ def _unknown_type(registry, key: str, name: str) -> Optional[str]:
             f'or mmengine).{hint}')
 
 
+def _datasets(ds: Any, key: str) -> Iterator[Tuple[str, dict]]:
+    """``(config key, dataset dict)`` of a dataloader's dataset and of the datasets it
+    wraps: ``ConcatDataset(datasets=[...])``, ``MultiSourceDataset(sources={...})``,
+    ``RepeatDataset(dataset=...)``."""
+    if not isinstance(ds, dict):
+        return
+    yield key, ds
+    inner = ds.get('datasets')
+    if isinstance(inner, (list, tuple)):
+        for i, d in enumerate(inner):
+            yield from _datasets(d, f'{key}.datasets[{i}]')
+    sources = ds.get('sources')
+    if isinstance(sources, dict):
+        for name, d in sources.items():
+            yield from _datasets(d, f'{key}.sources.{name}')
+    if isinstance(ds.get('dataset'), dict):
+        yield from _datasets(ds['dataset'], f'{key}.dataset')
+
+
 def _check_types(cfg: dict) -> List[str]:
     errors = []
     for section, registry in _SECTION_REGISTRIES.items():
@@ -102,21 +121,22 @@ def _check_types(cfg: dict) -> List[str]:
         dl = cfg.get(loader)
         if not isinstance(dl, dict):
             continue
-        ds = dl.get('dataset', {})
-        if isinstance(ds.get('type'), str):
-            err = _unknown_type(R.DATASETS, f'{loader}.dataset', ds['type'])
-            if err:
-                errors.append(err)
-        for i, t in enumerate(ds.get('pipeline', []) or []):
-            if isinstance(t, dict) and isinstance(t.get('type'), str):
-                err = _unknown_type(R.TRANSFORMS, f'{loader}.dataset.pipeline[{i}]', t['type'])
+        for key, ds in _datasets(dl.get('dataset', {}), f'{loader}.dataset'):
+            if isinstance(ds.get('type'), str):
+                err = _unknown_type(R.DATASETS, key, ds['type'])
                 if err:
                     errors.append(err)
-        sampler = dl.get('sampler')
-        if isinstance(sampler, dict) and isinstance(sampler.get('type'), str):
-            err = _unknown_type(R.DATA_SAMPLERS, f'{loader}.sampler', sampler['type'])
-            if err:
-                errors.append(err)
+            for i, t in enumerate(ds.get('pipeline', []) or []):
+                if isinstance(t, dict) and isinstance(t.get('type'), str):
+                    err = _unknown_type(R.TRANSFORMS, f'{key}.pipeline[{i}]', t['type'])
+                    if err:
+                        errors.append(err)
+        for name in ('sampler', 'batch_sampler'):
+            sampler = dl.get(name)
+            if isinstance(sampler, dict) and isinstance(sampler.get('type'), str):
+                err = _unknown_type(R.DATA_SAMPLERS, f'{loader}.{name}', sampler['type'])
+                if err:
+                    errors.append(err)
     return errors
 
 
@@ -149,20 +169,18 @@ def file_arguments(model_cfg: dict) -> Iterator[Tuple[str, str, Any]]:
 def _check_files(cfg: dict, loaders: List[str], check_load_from: bool) -> List[str]:
     errors = []
     for loader in loaders:
-        ds = (cfg.get(loader) or {}).get('dataset')
-        if not isinstance(ds, dict):
-            continue
-        root = ds.get('data_root') or ''
-        if root and not osp.isdir(root):
-            errors.append(f'{loader}.dataset.data_root: folder not found: {root} (prepare the '
-                          'dataset as docs/datasets.md says, or override it with '
-                          f'--cfg-options {loader}.dataset.data_root=PATH)')
-            continue
-        ann = ds.get('ann_file')
-        if ann:
-            path = ann if osp.isabs(ann) else osp.join(root, ann)
-            if not osp.isfile(path):
-                errors.append(f'{loader}.dataset.ann_file: file not found: {path}')
+        for key, ds in _datasets((cfg.get(loader) or {}).get('dataset'), f'{loader}.dataset'):
+            root = ds.get('data_root') or ''
+            if root and not osp.isdir(root):
+                errors.append(f'{key}.data_root: folder not found: {root} (prepare the '
+                              'dataset as docs/datasets.md says, or override it with '
+                              f'--cfg-options {key}.data_root=PATH)')
+                continue
+            ann = ds.get('ann_file')
+            if ann:
+                path = ann if osp.isabs(ann) else osp.join(root, ann)
+                if not osp.isfile(path):
+                    errors.append(f'{key}.ann_file: file not found: {path}')
     from .checkpoint import is_url
     url_hint = ('is a URL; weights are never downloaded: fetch the file yourself from a '
                 'source you trust and give its local path')

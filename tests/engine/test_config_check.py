@@ -80,3 +80,25 @@ def test_components_declare_their_file_arguments(tiny_cfg, tmp_path):
 def test_mode_is_validated(tiny_cfg):
     with pytest.raises(ValueError, match="mode must be 'train' or 'test'"):
         check_config(tiny_cfg, 'val')
+
+
+def test_multi_source_datasets_and_batch_sampler_are_checked(tiny_cfg, tmp_path):
+    good = dict(type='RefMatteDataset', data_root=str(tmp_path), ann_file='labels.json',
+                pipeline=[dict(type='PackMattingInputs')])
+    (tmp_path / 'labels.json').write_text('{}')
+    tiny_cfg.train_dataloader.dataset = dict(type='MultiSourceDataset', sources=dict(
+        refmatte=good,
+        refcoco=dict(good, data_root=str(tmp_path / 'missing')),
+        p3m=dict(good, type='CaptionedFolderDatset',
+                 pipeline=[dict(type='LoadReferingAlpha')])))
+    tiny_cfg.train_dataloader.batch_sampler = dict(type='SourceScheduleSampler')
+    with pytest.raises(ConfigError) as info:
+        check_config(tiny_cfg, 'train')
+    msg = str(info.value)
+    assert msg.startswith('4 problem(s) in config')
+    assert "train_dataloader.dataset.sources.p3m.type: unknown dataset type" in msg
+    assert "Did you mean 'CaptionedFolderDataset'" in msg
+    assert 'train_dataloader.dataset.sources.p3m.pipeline[0].type: unknown transform' in msg
+    assert 'train_dataloader.batch_sampler.type: unknown data sampler type' in msg
+    assert (f'train_dataloader.dataset.sources.refcoco.data_root: folder not found: '
+            f'{tmp_path}/missing') in msg

@@ -151,8 +151,11 @@ def status_of(page) -> str:
 
 
 def wait_status(page, *words: str) -> str:
+    """The status once it holds one of ``words`` and Gradio's progress overlay
+    ("processing | 0.5/0.8s"), which can linger a moment after the new text, is gone."""
     page.wait_for_function(
-        'words => words.some(w => document.querySelector("#mb-status").innerText.includes(w))',
+        'words => { const t = document.querySelector("#mb-status").innerText; '
+        'return words.some(w => t.includes(w)) && !t.includes("processing |"); }',
         arg=list(words))
     return status_of(page)
 

@@ -8,6 +8,14 @@ Example::
 writes ``OUT/{train,test}/{fg,alpha,bg,merged}/NNNN.png``, ``OUT/test/trimap/NNNN.png``,
 ``OUT/training_list.json`` and ``OUT/test_list.json``. The same arguments always give
 the same bytes; see :mod:`mattebox.datasets.synthetic` for what the data looks like.
+
+With ``--referring`` it writes REFERRING data instead (2-3 objects per image, one alpha
+and 4 expressions per object) in the RefMatte layout (``OUT/{train,test}/{img,mask}/``,
+``OUT/json/refmatte_{train,test}_label.json``; :mod:`mattebox.datasets.synthetic_referring`);
+``--num-train`` / ``--num-test`` then count images::
+
+    python tools/dataset_converters/make_synthetic.py data/synthetic_referring \\
+        --referring --num-train 200 --num-test 20 --size 64 64
 """
 from __future__ import annotations
 
@@ -19,9 +27,11 @@ from typing import List, Optional
 
 try:
     from mattebox.datasets.synthetic import MIN_SIZE, make_synthetic_dataset
+    from mattebox.datasets.synthetic_referring import make_referring_dataset
 except ImportError:  # run from a source checkout without installing mattebox
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from mattebox.datasets.synthetic import MIN_SIZE, make_synthetic_dataset
+    from mattebox.datasets.synthetic_referring import make_referring_dataset
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -52,6 +62,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='write into a non-empty folder that is not an earlier '
                         'synthetic dataset (same-named files are replaced, nothing is '
                         'deleted)')
+    parser.add_argument('--referring', action='store_true',
+                        help='write referring data (2-3 objects per image, 4 expressions '
+                        'each) in the RefMatte layout; counts are images')
     parser.add_argument('--quiet', action='store_true', help='print nothing on success')
     return parser.parse_args(argv)
 
@@ -67,6 +80,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     args = parse_args(argv)
     start = time.perf_counter()
+    if args.referring:
+        try:
+            out = make_referring_dataset(args.out, num_train=args.num_train,
+                                         num_test=args.num_test, size=tuple(args.size),
+                                         seed=args.seed, overwrite=args.overwrite,
+                                         progress=not args.quiet)
+        except (ValueError, FileExistsError) as err:
+            print(f'make_synthetic.py: error: {err}', file=sys.stderr)
+            return 2
+        if not args.quiet:
+            print(f'[synthetic-referring] {time.perf_counter() - start:.2f} s; labels: '
+                  f'{out / "json"}')
+        return 0
     try:
         out = make_synthetic_dataset(
             args.out,

@@ -19,3 +19,7 @@ __all__ = ['LoadImageFromFile', 'read_image', 'CropAroundUnknown', 'Flip', 'Resi
            'GeneratePointPrompt', 'GenerateMaskPrompt', 'LoadText']
 from .background import FitBgToFg  # noqa: E402,F401  (online composition: bg fitting)
 __all__ += ['FitBgToFg']
+from .referring import (BinarizeAlpha, LoadReferringAlpha, ReferringFlip,  # noqa: E402
+                        UseAsOriginal, swap_left_right)
+__all__ += ['BinarizeAlpha', 'LoadReferringAlpha', 'ReferringFlip', 'UseAsOriginal',
+            'swap_left_right']

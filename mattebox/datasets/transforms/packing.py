@@ -8,6 +8,7 @@ from mmcv.transforms import BaseTransform
 from mattebox.registry import TRANSFORMS
 from mattebox.structures import MattingDataSample
 
+from ..referring import REFERRING_META_KEYS
 from ._utils import require_keys
 
 
@@ -41,6 +42,11 @@ class PackMattingInputs(BaseTransform):
     and metainfo (``ori_shape``, ``img_shape``, paths, ``meta_keys``).
     See :mod:`mattebox.structures`.
 
+    The referring datasets' keys ``instance_id``, ``image_id``, ``expression_index``,
+    ``binary_gt``, ``source``, ``expressions``, ``distractor`` and ``distractor_id`` are
+    in the default ``meta_keys`` (copied when present), so that losses (``binary_gt``) and the referring metric
+    (``instance_id``, ``expression_index``) find them in the sample's metainfo.
+
     Args:
         meta_keys: extra result keys to copy into the sample's metainfo.
     """
@@ -50,8 +56,9 @@ class PackMattingInputs(BaseTransform):
     MASK_KEYS = ('mask', 'soft_seg', 'seg')
     ORI_KEYS = ('ori_alpha', 'ori_trimap')
 
-    def __init__(self, meta_keys: Sequence[str] = ('sample_idx', 'crop_bbox', 'flip',
-                                                 'format_trimap')) -> None:
+    def __init__(self, meta_keys: Sequence[str] = (
+            'sample_idx', 'crop_bbox', 'flip', 'format_trimap') + REFERRING_META_KEYS
+                 ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:

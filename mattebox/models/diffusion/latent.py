@@ -181,9 +181,17 @@ def build_unet(config: dict) -> nn.Module:
     return diffusers.UNet2DConditionModel(**dict(config))
 
 
-def graft_conv_in(state: Dict[str, Tensor], in_channels: int) -> Dict[str, Tensor]:
-    """SD's 4-channel ``conv_in`` for ``in_channels`` inputs: the weights repeated along
-    the input channels and divided by the repeat count (Marigold / SDMatte)."""
+GRAFT_MODES = ('repeat', 'zero')
+
+
+def graft_conv_in(state: Dict[str, Tensor], in_channels: int,
+                  mode: str = 'repeat') -> Dict[str, Tensor]:
+    """SD's 4-channel ``conv_in`` for ``in_channels`` inputs: ``'repeat'``: the weights
+    repeated along the input channels and divided by the repeat count (Marigold /
+    SDMatte, for inputs that are all latents); ``'zero'``: the weights on the first
+    channels, zeros on the others (extra inputs start with no effect)."""
+    if mode not in GRAFT_MODES:
+        raise ValueError(f'graft_conv_in: mode must be one of {GRAFT_MODES}, got {mode!r}')
     weight = state['conv_in.weight']
     if weight.shape[1] == in_channels:
         return state
@@ -191,6 +199,10 @@ def graft_conv_in(state: Dict[str, Tensor], in_channels: int) -> Dict[str, Tenso
         raise ValueError(f'cannot graft a {weight.shape[1]}-channel conv_in onto '
                          f'{in_channels} input channels')
     repeat = in_channels // weight.shape[1]
+    if mode == 'zero':
+        extra = weight.new_zeros(weight.shape[0], in_channels - weight.shape[1],
+                                 *weight.shape[2:])
+        return {**state, 'conv_in.weight': torch.cat([weight, extra], dim=1)}
     return {**state, 'conv_in.weight': weight.repeat(1, repeat, 1, 1) / repeat}
 
 
@@ -206,11 +218,18 @@ class TextEncoder(nn.Module):
         tokenizer: a local ``tokenizer`` folder (``CLIPTokenizer``), needed to encode text.
         max_length: tokens per text (SD: 77, the text-grounded model: 40).
         cache_size: how many text embeddings to keep.
+        layer: which hidden states: None (the last layer after the final layer norm,
+            what Stable Diffusion uses; SD2's converted text tower already stops at
+            OpenCLIP's penultimate layer) or an index into ``hidden_states`` (0: the
+            token embeddings, -2: the layer before the last), with the final layer
+            norm applied when ``final_norm``.
+        final_norm: see ``layer``.
     """
 
     def __init__(self, config: Optional[dict] = None, pretrained: Optional[str] = None,
                  tokenizer: Optional[str] = None, max_length: int = 77,
-                 cache_size: int = 256) -> None:
+                 cache_size: int = 256, layer: Optional[int] = None,
+                 final_norm: bool = True) -> None:
         super().__init__()
         require_diffusers('the text encoder')
         from transformers import CLIPTextConfig, CLIPTextModel
@@ -230,10 +249,14 @@ class TextEncoder(nn.Module):
                                                            local_files_only=True)
         self.max_length = int(max_length)
         self.cache_size = int(cache_size)
+        self.layer = None if layer is None else int(layer)
+        self.final_norm = bool(final_norm)
         self._cache: Dict[str, Tensor] = {}
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        # embeddings cached before a checkpoint is loaded are stale
+        self.register_load_state_dict_post_hook(lambda module, keys: module._cache.clear())
 
     def train(self, mode: bool = True) -> 'TextEncoder':
         super().train(mode)
@@ -242,8 +265,13 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def encode_ids(self, ids: Tensor) -> Tensor:
-        """N x L token ids -> N x L x C last hidden states."""
-        return self.model(ids.to(self.model.device))[0]
+        """N x L token ids -> N x L x C hidden states of the configured ``layer``."""
+        ids = ids.to(self.model.device)
+        if self.layer is None:
+            return self.model(ids)[0]
+        hidden = self.model(ids, output_hidden_states=True).hidden_states[self.layer]
+        norm = getattr(self.model, 'text_model', self.model).final_layer_norm  # transformers 4 / 5
+        return norm(hidden) if self.final_norm else hidden
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str]) -> Tensor:
@@ -419,14 +447,32 @@ def point_coordinate_layout(count: int, embed_dim: int) -> Tuple[int, int]:
     raise ValueError(f'no layout for {count} coordinates in {embed_dim} channels')
 
 
-def feature_hooks(unet: nn.Module) -> Tuple[List[Tensor], list]:
-    """Record the outputs of the last down block, the mid block and the last up block
-    (LiteSDMatte's distillation features). Returns (the list they go to, the hooks)."""
+def output_hooks(modules: Sequence[nn.Module]) -> Tuple[List[Tensor], list]:
+    """Record the outputs of ``modules`` (the first tensor of a tuple output) in call
+    order. Returns (the list they go to, the hooks: remove them when done)."""
     features: List[Tensor] = []
 
     def keep(module, args, output):
         features.append(output[0] if isinstance(output, tuple) else output)
 
+    return features, [m.register_forward_hook(keep) for m in modules]
+
+
+def feature_hooks(unet: nn.Module) -> Tuple[List[Tensor], list]:
+    """Record the outputs of the last down block, the mid block and the last up block
+    (LiteSDMatte's distillation features). Returns (the list they go to, the hooks)."""
     modules = [unet.down_blocks[-1]] + ([unet.mid_block] if unet.mid_block is not None
                                          else []) + [unet.up_blocks[-1]]
-    return features, [m.register_forward_hook(keep) for m in modules]
+    return output_hooks(modules)
+
+
+def up_block_hooks(unet: nn.Module, indices: Sequence[int]) -> Tuple[List[Tensor], list]:
+    """Record the outputs of the UNet's decoder (up) blocks ``indices`` (coarse to fine,
+    negative indices count from the last block): the features of the text-grounded
+    model's decoder."""
+    count = len(unet.up_blocks)
+    bad = [i for i in indices if not -count <= i < count]
+    if bad:
+        raise ValueError(f'up_block_hooks: the UNet has {count} up blocks, no {bad}')
+    order = sorted({i % count for i in indices})
+    return output_hooks([unet.up_blocks[i] for i in order])
