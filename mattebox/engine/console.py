@@ -25,6 +25,7 @@ from mattebox.registry import HOOKS
 NOISE = (
     'The prefix is not set in metric class',  # mattebox's metrics are named on purpose
     '"FileClient" will be deprecated',  # mmengine's own hooks still build one
+    'is skipped since its requires_grad=False',  # one per frozen parameter (a frozen VAE)
 )
 
 
@@ -39,7 +40,7 @@ class QuietConsoleFilter(logging.Filter):
         if record.levelno < logging.WARNING:
             return False
         message = record.getMessage()
-        if message.startswith(NOISE) or message in self.seen:
+        if any(noise in message for noise in NOISE) or message in self.seen:
             return False
         self.seen.add(message)
         return True

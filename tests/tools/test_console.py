@@ -101,3 +101,20 @@ def test_progress_bars_on_a_terminal_nest_validation(capsys):
     assert hook.bar is None and not hook.phases
     assert 'train: 4 iterations in 0:00, last loss 0.2000' in captured.out
     assert 'val: 2 batches in' in captured.out + captured.err
+
+
+def test_quiet_console_shows_a_warning_once_and_no_noise():
+    import logging
+
+    from mattebox.engine.console import QuietConsoleFilter
+
+    def record(level, text):
+        return logging.LogRecord('x', level, __file__, 1, text, None, None)
+    keep = QuietConsoleFilter()
+    shown = [r.getMessage() for r in (
+        record(logging.INFO, 'Config: ...'),
+        record(logging.WARNING, 'a problem'), record(logging.WARNING, 'a problem'),
+        record(logging.WARNING, 'The prefix is not set in metric class SAD.'),
+        record(logging.WARNING, 'vae.conv.bias is skipped since its requires_grad=False'),
+        record(logging.ERROR, 'an error')) if keep.filter(r)]
+    assert shown == ['a problem', 'an error']
