@@ -17,6 +17,7 @@ Weights are stored as ``nn.Conv2d`` weights (``out x in x kh x kw``); the spconv
 backend passes them permuted to spconv's ``out x kh x kw x in`` layout, so gradients
 reach the same parameters from either backend.
 """
+import logging
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -26,6 +27,17 @@ from torch import Tensor, nn
 BACKENDS = ('auto', 'dense', 'spconv')
 LAYER_KINDS = ('subm', 'sparse')
 SPARSE_HINT = 'pip install -e ".[sparse]"  (spconv 2.3; the CPU wheel works on CPU)'
+
+
+class _DropFxTracingNotice(logging.Filter):
+    """spconv's tensors ask ``torch.fx`` whether it is tracing, and torch >= 2.10 logs a
+    deprecation notice for that (once per process, about torch's API, not the user's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('is_fx_tracing will return true')
+
+
+logging.getLogger('torch.fx._symbolic_trace').addFilter(_DropFxTracingNotice())
 
 
 def spconv_available() -> bool:
