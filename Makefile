@@ -21,8 +21,9 @@ $(VENV)/.installed: setup.py requirements/runtime.txt requirements/tests.txt req
 	@touch $@
 
 $(DEMO_DATA)/test_list.json: | install
-	$(PY) tools/dataset_converters/make_synthetic.py $(DEMO_DATA) \
-		--num-train 200 --num-test 20 --size 128 128 --seed 0
+	@echo "== synthetic data: $(DEMO_DATA) (200 train + 20 test samples, 128 x 128)"
+	@$(PY) tools/dataset_converters/make_synthetic.py $(DEMO_DATA) \
+		--num-train 200 --num-test 20 --size 128 128 --seed 0 --quiet
 
 DEMO_CFG := configs/dim/dim_tiny_synthetic.py
 DEMO_DATA_OPTS := train_dataloader.dataset.data_root=$(DEMO_DATA) \
@@ -30,18 +31,20 @@ DEMO_DATA_OPTS := train_dataloader.dataset.data_root=$(DEMO_DATA) \
 
 demo: install $(DEMO_DATA)/test_list.json
 	@echo "== untrained model (iteration 0) on the synthetic test split"
-	$(PY) tools/misc/init_checkpoint.py $(DEMO_CFG) $(DEMO_DIR)/iter_0.pth --seed 0
-	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_0.pth --work-dir $(DEMO_DIR)/untrained \
+	@$(PY) tools/misc/init_checkpoint.py $(DEMO_CFG) $(DEMO_DIR)/iter_0.pth --seed 0
+	@$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_0.pth --work-dir $(DEMO_DIR)/untrained \
 		--out $(DEMO_DIR)/metrics_iter_0.json --cfg-options $(DEMO_DATA_OPTS)
 	@echo "== training $(DEMO_CFG)"
-	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR) --cfg-options $(DEMO_DATA_OPTS)
+	@$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR) --cfg-options $(DEMO_DATA_OPTS)
 	@echo "== trained model on the synthetic test split"
-	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth --work-dir $(DEMO_DIR) \
+	@$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth --work-dir $(DEMO_DIR) \
 		--out $(DEMO_DIR)/metrics.json --save-pred $(DEMO_DIR)/pred --cfg-options $(DEMO_DATA_OPTS)
 	@echo "== matting one image with the trained model (tools/infer.py)"
-	$(PY) tools/infer.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth $(DEMO_DATA)/test/merged/0000.png \
+	@$(PY) tools/infer.py $(DEMO_CFG) $(DEMO_DIR)/iter_3000.pth $(DEMO_DATA)/test/merged/0000.png \
 		--trimap $(DEMO_DATA)/test/trimap/0000.png --out $(DEMO_DIR)/infer --background "#00b140"
 	@echo "== done"
+	@echo "   environment:     source $(VENV)/bin/activate   (then python tools/..., as in README.md;"
+	@echo "                    tools/*.sh use $(VENV) by themselves)"
 	@echo "   metrics:         $(DEMO_DIR)/metrics.json"
 	@echo "   predictions:     $(DEMO_DIR)/pred/"
 	@echo "   visualisations:  $(DEMO_DIR)/vis/test/ (image | trimap | prediction | ground truth)"

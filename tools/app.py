@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -99,6 +101,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='largest upload, in MB (default %(default)s)')
     parser.add_argument('--max-side', type=int, default=DEFAULT_MAX_SIDE,
                         help='longest image side accepted, in pixels (default %(default)s)')
+    from mattebox.engine.threads import add_threads_argument
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if len(args.models) % 2:
         parser.error(f'models come in CONFIG CKPT pairs, got {len(args.models)} paths: '
@@ -847,12 +851,14 @@ def main(argv=None) -> int:
     if importlib.util.find_spec('gradio') is None:
         print(f'error: {INSTALL_HINT}', file=sys.stderr)
         return 2
+    from mattebox.engine.threads import configure_threads
+    plan = configure_threads(args.threads)
     try:
         models = load_models(args.models, args.device)
     except (UsageError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    print('models: ' + '; '.join(m.label for m in models), flush=True)
+    print('models: ' + '; '.join(m.label for m in models) + f'; {plan.describe()}', flush=True)
     serve(models, args.host, args.port, args.max_upload_mb, args.max_side)
     return 0
 

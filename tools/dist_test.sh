@@ -11,13 +11,14 @@ shift 3
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}  # the interpreter to use, e.g. a virtualenv's
 DIR=$(cd "$(dirname "$0")/.." && pwd)
+source "$DIR/tools/python.sh"  # PYTHON: $PYTHON, an active venv, ./.venv, python3
+mb_check_python
 PORT_ARGS=()
 if [ -n "${PORT:-}" ] || [ "$NNODES" -gt 1 ]; then
   PORT_ARGS=(--master_addr="$MASTER_ADDR" --master_port="${PORT:-29500}")
 fi
-PYTHONPATH="$DIR:${PYTHONPATH:-}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+PYTHONPATH="$DIR:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
   --nproc_per_node="$NPROC" "${PORT_ARGS[@]}" \
   "$DIR/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

@@ -11,14 +11,15 @@ shift 2
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}  # the interpreter to use, e.g. a virtualenv's
 DIR=$(cd "$(dirname "$0")/.." && pwd)
+source "$DIR/tools/python.sh"  # PYTHON: $PYTHON, an active venv, ./.venv, python3
+mb_check_python
 PORT_ARGS=()
 # torchrun picks a free port itself on one node; name one only for several nodes.
 if [ -n "${PORT:-}" ] || [ "$NNODES" -gt 1 ]; then
   PORT_ARGS=(--master_addr="$MASTER_ADDR" --master_port="${PORT:-29500}")
 fi
-PYTHONPATH="$DIR:${PYTHONPATH:-}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+PYTHONPATH="$DIR:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
   --nproc_per_node="$NPROC" "${PORT_ARGS[@]}" \
   "$DIR/tools/train.py" "$CONFIG" --launcher pytorch "$@"

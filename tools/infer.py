@@ -22,10 +22,13 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from mmengine.config import DictAction  # noqa: E402
 
 from mattebox.engine.errors import UserError, user_errors  # noqa: E402
+from mattebox.engine.threads import add_threads_argument, configure_threads  # noqa: E402
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 OUTPUT_KINDS = ('alpha', 'cutout', 'composite')
@@ -65,6 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                         metavar='KEY=VALUE', help='override config keys')
+    add_threads_argument(parser)
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of a config, input or checkpoint error')
     args = parser.parse_args(argv)
@@ -182,6 +186,7 @@ def run(args: argparse.Namespace) -> List[Dict[str, str]]:
                                TimeRemainingColumn)
 
     from mattebox.apis import MattingInferencer
+    configure_threads(args.threads)
     matter = MattingInferencer(args.config, args.checkpoint, device=args.device,
                                cfg_options=args.cfg_options)
     points = [tuple(p) for p in args.point] if args.point else None

@@ -13,8 +13,8 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}  # the interpreter to use, e.g. a virtualenv's
 DIR=$(cd "$(dirname "$0")/.." && pwd)
+source "$DIR/tools/python.sh"  # PYTHON: $PYTHON, an active venv, ./.venv, python3
 PYTHONPATH="$DIR:${PYTHONPATH:-}" \
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
   --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \

@@ -11,11 +11,14 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from mmengine.config import DictAction  # noqa: E402
 
 from mattebox.engine.config_check import check_config, load_config  # noqa: E402
 from mattebox.engine.errors import user_errors  # noqa: E402
+from mattebox.engine.threads import add_threads_argument  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +36,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    add_threads_argument(parser)
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print the environment, the config, the hook order and '
+                        'every log line on the console (they are always in the log file)')
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of a config, data or checkpoint error')
     args = parser.parse_args(argv)
@@ -71,6 +78,16 @@ def run(args: argparse.Namespace) -> dict:
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from, cfg.resume = args.checkpoint, False
     check_config(cfg, 'test')
+    from mattebox.engine.errors import UserError
+    from mattebox.engine.threads import configure_threads
+    plan = configure_threads(args.threads, cfg, args.cfg_options)
+    evaluates = bool(cfg.get('test_evaluator'))
+    if not evaluates:
+        if args.out:
+            raise UserError(f'--out {args.out}: {args.config} has no test_evaluator, so the '
+                            'test computes no metrics to write (use --save-pred DIR to keep '
+                            'the predictions)')
+        cfg.test_evaluator = []  # mmengine's TestLoop needs one, even empty
     protected = dataset_folders(cfg)
     out = args.out and OutputFile(args.out, 'tools/test.py', protected=protected,
                                   inputs=[args.config, args.checkpoint], overwrite_flag=None)
@@ -82,21 +99,37 @@ def run(args: argparse.Namespace) -> dict:
 
     from mmengine.dist import is_main_process
 
+    from mattebox.engine.console import route_warnings
     from mattebox.engine.launch import setup_distributed, teardown_distributed
     from mattebox.engine.runner import build_runner
     setup_distributed(cfg, args.launcher)
     done = False
     try:
-        metrics = build_runner(cfg, 'test').test()
+        runner = build_runner(cfg, 'test', verbose=args.verbose)
+        route_warnings(runner.logger)
         main_process = is_main_process()  # before the process group is gone
+        if main_process:
+            print(f'test {args.config} {args.checkpoint}: '
+                  f'{len(runner.test_dataloader.dataset)} samples'
+                  + (f', {runner.world_size} processes' if runner.world_size > 1 else '')
+                  + f', {plan.describe()}\n  log: {runner.log_file}', flush=True)
+            if not evaluates:
+                print(f'  {args.config} has no test_evaluator: this test only computes the '
+                      'predictions' + (f' and saves them to {args.save_pred}' if args.save_pred
+                                       else ' (keep them with --save-pred DIR)')
+                      + '; no metrics', flush=True)
+        metrics = runner.test()
         done = True
     finally:
         teardown_distributed(barrier=done)
     if main_process:
-        print(format_table(metrics), flush=True)
+        if evaluates:
+            print(format_table(metrics), flush=True)
         if out:
             out.write_text(json.dumps(metrics, indent=2) + '\n')
             print(f'metrics written to {args.out}')
+        if args.save_pred:
+            print(f'predicted mattes written to {args.save_pred}/')
     return metrics
 
 

@@ -3,13 +3,17 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# idle OpenMP threads sleep instead of spinning: set before torch loads (engine/threads.py)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
 from mattebox.engine.config_check import check_config, load_config  # noqa: E402
 from mattebox.engine.errors import user_errors  # noqa: E402
+from mattebox.engine.threads import add_threads_argument  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,6 +31,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    add_threads_argument(parser)
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print the environment, the config, the hook order and '
+                        'every log line on the console (they are always in the log file)')
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of a config, data or checkpoint error')
     args = parser.parse_args(argv)
@@ -34,8 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.cfg_options)
+def build_cfg(args: argparse.Namespace, notes: Optional[list] = None) -> Config:
+    cfg = load_config(args.config, args.cfg_options, notes)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif not cfg.get('work_dir'):
@@ -58,17 +66,57 @@ def main(argv=None) -> None:
     from mattebox import register_all_modules
     register_all_modules()
     with user_errors(args.debug):
-        cfg = build_cfg(args)
+        notes = []
+        cfg = build_cfg(args, notes)
         check_config(cfg, 'train')
+        from mattebox.engine.threads import configure_threads
+        plan = configure_threads(args.threads, cfg, args.cfg_options)
+        from mmengine.dist import is_main_process
+
+        from mattebox.engine.console import route_warnings
         from mattebox.engine.launch import setup_distributed, teardown_distributed
         from mattebox.engine.runner import build_runner
         setup_distributed(cfg, args.launcher)
         done = False
         try:
-            build_runner(cfg, 'train').train()
+            runner = build_runner(cfg, 'train', verbose=args.verbose)
+            route_warnings(runner.logger)
+            main_process = is_main_process()
+            if main_process:
+                print(describe_run(args, cfg, runner, plan, notes), flush=True)
+            runner.train()
             done = True
         finally:
             teardown_distributed(barrier=done)
+        if main_process:
+            print(where_files_went(runner), flush=True)
+
+
+def describe_run(args, cfg: Config, runner, plan, notes) -> str:
+    """What runs: the tool's header on the console."""
+    loop = cfg.train_cfg
+    length = (f'{loop.max_iters} iterations' if loop.get('max_iters')
+              else f'{loop.get("max_epochs")} epochs')
+    if runner._resume and cfg.get('load_from'):
+        length += f', resuming from {cfg.load_from}'
+    world = runner.world_size
+    model = type(getattr(runner.model, 'module', runner.model)).__name__
+    processes = f', {world} processes' if world > 1 else ''
+    lines = [f'train {args.config}: {model}, {length}{processes}, {plan.describe()}',
+             f'  log: {runner.log_file} (config, environment, every log line; '
+             '--verbose shows them here)']
+    lines += [f'  schedule: {note}' for note in notes]
+    return '\n'.join(lines)
+
+
+def where_files_went(runner) -> str:
+    pointer = osp.join(runner.work_dir, 'last_checkpoint')
+    last = ''
+    if osp.isfile(pointer):
+        with open(pointer, encoding='utf-8', errors='replace') as f:
+            last = f.read().strip()
+    return (f'checkpoints: {runner.work_dir}' + (f' (last: {osp.basename(last)})' if last else '')
+            + f'; log: {runner.log_file}')
 
 
 if __name__ == '__main__':

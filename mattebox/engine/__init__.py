@@ -9,6 +9,7 @@ from .checkpoint import (AtomicLocalBackend, CorruptCheckpointError,
                          load_checkpoint_file)
 from .checkpoint_hook import CheckpointHook
 from .config_check import ConfigError, check_config, load_config
+from .console import ProgressHook
 from .errors import UserError, user_errors
 from .hooks import MattingVisualizationHook, SavePredictionsHook
 
@@ -18,5 +19,5 @@ __all__ = [
     'AtomicLocalBackend', 'CorruptCheckpointError', 'UnsafeCheckpointError',
     'install_checkpoint_safety', 'load_checkpoint_file', 'ConfigError', 'check_config',
     'SavePredictionsHook', 'MattingVisualizationHook', 'CheckpointHook', 'load_config',
-    'UserError', 'user_errors'
+    'UserError', 'user_errors', 'ProgressHook'
 ]

@@ -391,8 +391,12 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
                           '(nothing was run):\n  - ' + '\n  - '.join(errors))
 
 
-def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """Read a config file, check the ``--cfg-options`` keys and merge them.
+def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None,
+                notes: Optional[list] = None) -> Config:
+    """Read a config file, check the ``--cfg-options`` keys and merge them. When the
+    options change the run length, the LR schedule follows it
+    (:func:`mattebox.engine.schedule.follow_run_length`; what changed is appended to
+    ``notes``).
 
     Raises:
         ConfigError: the file is missing or cannot be executed (syntax error, missing
@@ -415,5 +419,10 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
         raise ConfigError(f'config {path} cannot be read: {type(e).__name__}: {e}') from e
     check_cfg_options(cfg, cfg_options)
     if cfg_options:
+        from .schedule import follow_run_length, run_length
+        original = run_length(cfg)
         cfg.merge_from_dict(cfg_options)
+        changed = follow_run_length(cfg, original, cfg_options)
+        if notes is not None:
+            notes.extend(changed)
     return cfg

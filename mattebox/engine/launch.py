@@ -1,5 +1,6 @@
 """Distributed start-up that also works on CPU-only machines (gloo)."""
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -17,6 +18,11 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
     cfg.launcher = launcher
     if launcher == 'none':
         return
+    # torch 2.13 deprecates broadcast_buffers in favour of forward_sync_buffers, whose
+    # False still syncs at init; the wrapper keeps broadcast_buffers=False on purpose
+    # (the warning says to, until init_sync_buffers exists): once per process is noise
+    warnings.filterwarnings('ignore', message='`broadcast_buffers` is deprecated',
+                            category=FutureWarning)
     # the model's own train_step runs under DDP too (MattingDistributedDataParallel)
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         # mmengine's Runner looks the wrapper up in its root registry: the scope prefix

@@ -70,6 +70,22 @@ class MattingRunner(Runner):
 
     partial_load: dict = {'allow_missing': (), 'allow_unexpected': ()}
     _loading = 'test'  # 'train' (load_from), 'resume' or 'test'
+    verbose = False  # set by build_runner before the logger is built
+
+    def build_logger(self, *args, **kwargs):
+        """mmengine's logger; unless ``verbose``, its console shows only warnings (each
+        once, without mmengine's noise): the log file keeps everything
+        (:mod:`mattebox.engine.console`)."""
+        logger = super().build_logger(*args, **kwargs)
+        if not self.verbose:
+            from .console import quiet_console
+            quiet_console(logger)
+        return logger
+
+    @property
+    def log_file(self) -> str:
+        """The full log of this run."""
+        return osp.join(self.log_dir, f'{self.timestamp}.log')
 
     def train(self):
         self._loading = 'train'
@@ -95,7 +111,7 @@ class MattingRunner(Runner):
                         revise_keys: list = [(r'^module.', '')]):  # noqa: B006 (mmengine's)
         """Load ``filename`` into the model after checking that it fits (and, for a
         resume, that it holds a training state)."""
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        checkpoint = _load_checkpoint(filename, map_location=map_location, logger='current')
         if self._loading == 'resume':
             _check_resumable(checkpoint, filename)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
@@ -185,8 +201,9 @@ def resolve_resume(cfg: Config) -> Optional[str]:
         return path
     pointer = osp.join(cfg.work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
-        print_log(f'--resume: no {pointer}: starting from scratch', logger='current',
-                  level=30)
+        print_log(f'--resume: nothing to resume in {cfg.work_dir} (no last_checkpoint '
+                  'there): training starts from iteration 0', logger='current', level=30)
+        cfg.resume = False  # else mmengine logs "Auto resumed from ... None"
         return None
     with open(pointer, encoding='utf-8', errors='replace') as f:
         target = f.read().strip()
@@ -207,12 +224,15 @@ def resolve_resume(cfg: Config) -> Optional[str]:
     return target
 
 
-def build_runner(cfg: Config, mode: str = 'train') -> MattingRunner:
+def build_runner(cfg: Config, mode: str = 'train', verbose: bool = False,
+                 progress: bool = True) -> MattingRunner:
     """Check what the run will load, then build a :class:`MattingRunner` from ``cfg``.
 
     Args:
         cfg: a checked config (:func:`~mattebox.engine.config_check.check_config`).
         mode: ``'train'`` or ``'test'``.
+        verbose: everything mmengine logs also on the console (else the log file only).
+        progress: add a :class:`~mattebox.engine.console.ProgressHook`.
     """
     partial = partial_load_option(cfg)
     if mode == 'train':
@@ -225,6 +245,10 @@ def build_runner(cfg: Config, mode: str = 'train') -> MattingRunner:
     if randomness.get('deterministic') and torch.cuda.is_available():
         # cuBLAS refuses deterministic mode without a fixed workspace (torch docs)
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+    if progress and not any(isinstance(h, dict) and h.get('type') == 'ProgressHook'
+                            for h in cfg.get('custom_hooks') or []):
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ProgressHook')]
+    MattingRunner.verbose = verbose
     runner = MattingRunner.from_cfg(cfg)
     runner.partial_load = partial
     runner._loading = mode  # until train() / test() say otherwise

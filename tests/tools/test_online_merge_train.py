@@ -78,7 +78,7 @@ def test_tiny_online_merge_trains_through_tools_train(synthetic_root, tmp_path):
     work = tmp_path / 'work'
     path = tmp_path / 'online.py'
     tiny_online_cfg(synthetic_root, str(work)).dump(str(path))
-    proc = run([sys.executable, 'tools/train.py', str(path)])
+    proc = run([sys.executable, 'tools/train.py', str(path), '--verbose'])
     log = proc.stdout + proc.stderr
     assert 'Iter(train) [3/3]' in log
     assert 'loss_alpha' in log and 'loss_comp' in log

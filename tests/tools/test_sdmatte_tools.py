@@ -38,7 +38,7 @@ def trained(synthetic_root, tmp_path_factory):
     codec = str(tmp / 'codec' / 'iter_2.pth')
     cfg = tiny('sdmatte_tiny_synthetic.py', synthetic_root, str(tmp / 'sdmatte'), 2,
                pretrained=dict(vae=codec))
-    proc = run([sys.executable, 'tools/train.py', cfg])
+    proc = run([sys.executable, 'tools/train.py', cfg, '--verbose'])
     return cfg, str(tmp / 'sdmatte' / 'iter_2.pth'), proc.stdout + proc.stderr, tmp
 
 
@@ -99,7 +99,7 @@ def test_litesdmatte_distils_from_the_tiny_sdmatte(trained, synthetic_root):
                pretrained=dict(vae=str(tmp / 'taesd' / 'iter_2.pth')),
                distill=dict(teacher_config=sdmatte_cfg, teacher_checkpoint=checkpoint,
                             weight=0.01))
-    proc = run([sys.executable, 'tools/train.py', cfg])
+    proc = run([sys.executable, 'tools/train.py', cfg, '--verbose'])
     log = proc.stdout + proc.stderr
     assert 'loss_distill' in log
     from mattebox.engine.checkpoint import load_checkpoint_file

@@ -37,10 +37,10 @@ def trained(tmp_path_factory):
     # a random frozen VAE (the real run gives the codec of latent_codec_kl_tiny_synthetic)
     stage1 = tiny('configs/tdm/tdm_tiny_stage1_synthetic-referring.py', referring,
                   str(tmp / 's1'), 2, **{'model.train_cfg.allow_random_vae': True})
-    log1 = run_tool([sys.executable, 'tools/train.py', stage1])
+    log1 = run_tool([sys.executable, 'tools/train.py', stage1, '--verbose'])
     stage2 = tiny('configs/tdm/tdm_tiny_stage2_synthetic-referring.py', referring,
                   str(tmp / 's2'), 2, load_from=str(tmp / 's1' / 'iter_2.pth'))
-    log2 = run_tool([sys.executable, 'tools/train.py', stage2])
+    log2 = run_tool([sys.executable, 'tools/train.py', stage2, '--verbose'])
     return dict(cfg=stage2, checkpoint=str(tmp / 's2' / 'iter_2.pth'), referring=referring,
                 log1=log1.stdout + log1.stderr, log2=log2.stdout + log2.stderr)
 

@@ -39,8 +39,8 @@ def test_train_resume_test(cfg_file, tmp_path, synthetic_root):
     run([sys.executable, 'tools/train.py', cfg, '--cfg-options', 'train_cfg.max_iters=2'])
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
     assert last_checkpoint_iter(osp.join(work, 'iter_2.pth')) == 2
-    proc = run([sys.executable, 'tools/train.py', cfg, '--resume', '--cfg-options',
-                'log_level=INFO'])
+    proc = run([sys.executable, 'tools/train.py', cfg, '--resume', '--verbose',
+                '--cfg-options', 'log_level=INFO'])
     log = proc.stdout + proc.stderr
     assert 'resumed' in log.lower()
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [1/4]' not in log
