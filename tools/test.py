@@ -135,3 +135,5 @@ def run(args: argparse.Namespace) -> dict:
 
 if __name__ == '__main__':
     main()
+    from mattebox.engine.launch import exit_launched_process
+    exit_launched_process()  # after a distributed run: no gloo abort at shutdown

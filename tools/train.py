@@ -121,3 +121,5 @@ def where_files_went(runner) -> str:
 
 if __name__ == '__main__':
     main()
+    from mattebox.engine.launch import exit_launched_process
+    exit_launched_process()  # after a distributed run: no gloo abort at shutdown
